@@ -1,0 +1,5 @@
+import sys
+
+from jetstream_qa.cli import main
+
+sys.exit(main())
