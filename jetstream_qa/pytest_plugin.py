@@ -1,0 +1,1 @@
+"""pytest plugin for jetstream-qa conformance suites (being written; placeholder)."""
