@@ -36,13 +36,15 @@ class EventLog:
     def __init__(self, *, capacity: int = 10_000) -> None:
         self._entries: collections.deque[LogEntry] = collections.deque(maxlen=capacity)
 
-    def emit(self, event: str, *, owner: str | None = None, owner_token: str | None = None,
+    def emit(self, event: str, payload: dict[str, Any] | None = None, *,
+             owner: str | None = None, owner_token: str | None = None,
              **fields: Any) -> LogEntry:
-        """Record ``event`` now; ``owner=None`` makes it visible to every user."""
+        """Record ``event`` now with ``payload`` (a structure, e.g. a Transfer) plus
+        ``fields``; ``owner=None`` makes it visible to every user."""
         stamp = now_us()
         if self._entries and stamp <= self._entries[-1].timestamp:
             stamp = self._entries[-1].timestamp + 1  # strictly increasing, so `since` works
-        entry = LogEntry(event, stamp, dict(fields), owner, owner_token)
+        entry = LogEntry(event, stamp, {**(payload or {}), **fields}, owner, owner_token)
         self._entries.append(entry)
         return entry
 

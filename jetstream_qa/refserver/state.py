@@ -36,8 +36,10 @@ from jetstream_qa.errors import NotFound, NotReady
 __all__ = [
     "FINAL_STATUSES",
     "TRANSFER_TRANSITIONS",
+    "BandwidthLimits",
     "DestinationRecord",
     "FileEntry",
+    "GcSettings",
     "ManifestRecord",
     "ManifestStatus",
     "Principal",
@@ -243,7 +245,7 @@ class TransferRecord:
     overwrite_mode: int = 4
     min_cipher: int = 0
     effective_cipher: int | None = None
-    checkpoint_frequency_seconds: int | None = None
+    checkpoint_frequency_seconds: float | None = None
     send_rate_max: int | None = None
     status: TransferStatus = TransferStatus.PENDING
     error_message: str | None = None
@@ -354,6 +356,35 @@ def transition(record: TransferRecord, event: TransferEvent, *,
     return record.status
 
 
+@dataclass(slots=True)
+class BandwidthLimits:
+    """Server-wide rate limits in bit/s (``None`` = unlimited); the engine honours them."""
+
+    incoming_rate_limit: int | None = None
+    outgoing_rate_limit: int | None = None
+    borrow_incoming_rate: bool = False
+    borrow_outgoing_rate: bool = False
+
+    def to_json(self, *, fixed: bool) -> dict[str, Any]:
+        return {"incomingRateLimit": self.incoming_rate_limit,
+                "outgoingRateLimit": self.outgoing_rate_limit,
+                "borrowIncomingRate": self.borrow_incoming_rate,
+                "borrowOutgoingRate": self.borrow_outgoing_rate,
+                "fixedOnCommandLine": fixed}
+
+
+@dataclass(slots=True)
+class GcSettings:
+    """Garbage collection: run every ``interval_seconds``; finished objects older than
+    ``max_age_seconds`` go (vendor "Lifetime management": hourly, 48 h)."""
+
+    interval_seconds: float = 3600
+    max_age_seconds: float = 48 * 3600
+
+    def to_json(self) -> dict[str, Any]:
+        return {"intervalSeconds": self.interval_seconds, "maxAgeSeconds": self.max_age_seconds}
+
+
 # --- the container -------------------------------------------------------------------------
 Listener = Callable[[str, Any], None]
 """``listener(kind, record)``; kind is 'manifest', 'destination', 'transfer' or 'token'."""
@@ -372,6 +403,14 @@ class ServerState:
         self.destinations: dict[str, DestinationRecord] = {}
         self.transfers: dict[int, TransferRecord] = {}
         self.tokens: dict[str, TokenRecord] = {}
+        self.server_id = ""
+        """This run's ``serverId`` (set by the app before the engine is built)."""
+        self.server_uid = ""
+        """The persistent ``serverUid`` from the state directory."""
+        self.bandwidth = BandwidthLimits()
+        self.gc = GcSettings()
+        self.sandbox_mappings: dict[str, dict[str, dict[str, str]]] = {}
+        """``{user: {root: {"type": "File", "path": ...}}}``; user ``""`` = all users."""
         self._next_transfer_id = 1
         self._listeners: list[Listener] = []
 

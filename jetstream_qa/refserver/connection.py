@@ -1,0 +1,228 @@
+"""One control connection: a thin asyncio shell around ``wire.control.ControlConnection``.
+
+Theory of operation
+-------------------
+``serve_connection`` admits or refuses the peer (remote control off -> only loopback;
+``--max-connections`` reached -> ``error`` code ``Busy``, then close), then:
+
+1. handshake: the client hello must arrive within ``--handshake-timeout`` (protocol.md 2.3),
+   else the connection is dropped; the server answers with its hello;
+2. requests: each request runs as its own task (requests may be pipelined, so a blocking
+   ``send.waitForTransfer`` never holds up ``getServerInfo`` on the same connection); at most
+   ``MAX_IN_FLIGHT`` run at once per connection, after which reading pauses;
+3. any malformed input -> one ``error`` frame with ``id: null`` and code ``ProtocolError``,
+   then close; any handler failure -> an ``error`` frame for that request (``ServerError``
+   for unexpected exceptions) and the connection keeps serving;
+4. no frame for ``--idle-timeout`` while nothing is in flight -> close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from jetstream_qa.errors import JetStreamQAError, ProtocolError
+from jetstream_qa.refserver import dispatch
+from jetstream_qa.refserver.config import is_loopback
+from jetstream_qa.refserver.session import Session
+from jetstream_qa.wire.control import (
+    ClientHello,
+    ConnState,
+    ControlConnection,
+    ErrorResponse,
+    Limits,
+    Request,
+    Response,
+    Role,
+    ServerHello,
+    encode_message,
+)
+
+if TYPE_CHECKING:
+    from jetstream_qa.refserver.app import ServerApp
+
+__all__ = ["MAX_IN_FLIGHT", "serve_connection"]
+
+log = logging.getLogger("jetstream_qa.refserver")
+MAX_IN_FLIGHT = 64
+READ_CHUNK = 65536
+_GONE = (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError, OSError)
+
+
+async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+    """Serve one accepted control connection until it ends (never raises)."""
+    peer = writer.get_extra_info("peername")
+    host = str(peer[0]) if peer else ""
+    try:
+        if not app.config.allow_remote_control and not is_loopback(host):
+            log.info("refused remote control connection from %s", host)
+            await _send_fatal(writer, "PermissionDenied", "remote control is not allowed")
+            return
+        if app.connections >= app.config.max_connections:
+            await _send_fatal(writer, "Busy", "too many connections")
+            return
+        app.connections += 1
+        try:
+            await _Connection(app, reader, writer, host).run()
+        finally:
+            app.connections -= 1
+    except _GONE:
+        pass
+    except Exception:
+        log.exception("control connection from %s failed", host)
+    finally:
+        writer.close()
+        with contextlib.suppress(*_GONE, Exception):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def _send_fatal(writer: asyncio.StreamWriter, code: str, message: str,
+                      details: dict[str, Any] | None = None) -> None:
+    writer.write(encode_message(ErrorResponse(None, code, message,
+                                              _json_safe(details or {}))))
+    with contextlib.suppress(*_GONE):
+        await asyncio.wait_for(writer.drain(), 2.0)
+
+
+class _Connection:
+    def __init__(self, app: ServerApp, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, host: str) -> None:
+        self.app = app
+        self.cfg = app.config
+        self.reader = reader
+        self.writer = writer
+        self.session = Session(peer=host)
+        self.conn = ControlConnection(Role.SERVER, limits=Limits(max_frame=self.cfg.max_frame))
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.write_lock = asyncio.Lock()
+        self.closing = False
+
+    async def run(self) -> None:
+        try:
+            if await self._handshake():
+                await self._serve_requests()
+        finally:
+            self.closing = True
+            for task in list(self.in_flight.values()):
+                task.cancel()
+            if self.in_flight:
+                await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+
+    async def _read(self, timeout: float | None) -> bytes:
+        return await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+
+    async def _protocol_error(self, exc: ProtocolError) -> None:
+        if self.cfg.has_fault("crash-on-malformed-frame"):
+            import os
+            os._exit(3)  # the fault: the whole server dies
+        log.info("protocol error from %s: %s", self.session.peer, exc.message)
+        await _send_fatal(self.writer, "ProtocolError", exc.message, exc.details)
+
+    async def _handshake(self) -> bool:
+        """Receive the client hello within the deadline and answer; False = drop."""
+        loop = asyncio.get_running_loop()
+        no_deadline = self.cfg.has_fault("no-handshake-deadline")
+        deadline = loop.time() + self.cfg.handshake_timeout
+        while self.conn.state is ConnState.AWAIT_HELLO:
+            timeout = None if no_deadline else max(0.0, deadline - loop.time())
+            try:
+                data = await self._read(timeout)
+            except TimeoutError:
+                log.info("no hello from %s within %.1f s", self.session.peer,
+                         self.cfg.handshake_timeout)
+                return False
+            if not data:
+                return False
+            try:
+                messages = self.conn.receive_data(data)
+            except ProtocolError as exc:
+                await self._protocol_error(exc)
+                return False
+            if any(isinstance(m, ClientHello) for m in messages):
+                if self.cfg.has_fault("hang-before-hello"):
+                    await asyncio.sleep(self.cfg.idle_timeout)
+                    return False
+                await self._write(self.conn.send(self._hello()))
+        return True
+
+    def _hello(self) -> ServerHello:
+        from jetstream_qa.refserver.app import API_VERSION, VERSION
+
+        api = 39 if self.cfg.has_fault("wrong-api-version") else API_VERSION
+        return ServerHello(api_version=api, server_id=self.app.server_id, version=VERSION,
+                           auth_required=True)
+
+    async def _serve_requests(self) -> None:
+        while True:
+            try:
+                data = await self._read(self.cfg.idle_timeout)
+            except TimeoutError:
+                if self.in_flight:
+                    continue
+                log.info("closing idle connection from %s", self.session.peer)
+                return
+            if not data:
+                return
+            try:
+                messages = self.conn.receive_data(data)
+                for message in messages:
+                    if not isinstance(message, Request) or message.id in self.in_flight:
+                        raise ProtocolError(f"request id {getattr(message, 'id', None)} "
+                                            "already outstanding")
+                    await self.slots.acquire()
+                    task = asyncio.get_running_loop().create_task(self._handle(message))
+                    self.in_flight[message.id] = task
+            except ProtocolError as exc:
+                await self._protocol_error(exc)
+                return
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            frame = await self._answer(request)
+            if not self.closing:
+                await self._write(frame)
+        except _GONE:
+            self.writer.close()
+        except ProtocolError:
+            pass  # the connection was closed by a protocol error meanwhile
+        finally:
+            self.in_flight.pop(request.id, None)
+            self.slots.release()
+
+    async def _answer(self, request: Request) -> bytes:
+        """The frame answering ``request``: its response or its error."""
+        try:
+            result = await dispatch.dispatch(self.app, self.session, request)
+            return self._encode(Response(request.id, result))
+        except ProtocolError:
+            raise
+        except JetStreamQAError as exc:
+            return self._encode(ErrorResponse(request.id, exc.code, exc.message,
+                                              _json_safe(exc.details)))
+        except Exception as exc:
+            log.exception("command %s failed", request.command)
+            return self._encode(ErrorResponse(request.id, "ServerError",
+                                              f"internal error: {type(exc).__name__}"))
+
+    def _encode(self, message: Response | ErrorResponse) -> bytes:
+        try:
+            return self.conn.send(message)
+        except (TypeError, ValueError) as exc:
+            log.error("unserialisable result for request %s: %s", message.id, exc)
+            return self.conn.send(ErrorResponse(message.id, "ServerError",
+                                                "internal error: unserialisable result"))
+
+    async def _write(self, frame: bytes) -> None:
+        async with self.write_lock:
+            self.writer.write(frame)
+            await asyncio.wait_for(self.writer.drain(), self.cfg.idle_timeout)
+
+
+def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): v if isinstance(v, str | int | float | bool | type(None)) else str(v)
+            for k, v in details.items()}

@@ -1,0 +1,226 @@
+"""``send`` namespace, part 1: manifests and destinations.
+
+Vendor "Manifest" page: ``createManifest`` returns at once with ``status 'pending'``,
+``processing True`` and null totals; the manifest then becomes ``complete`` (usable by
+``createTransfer``) or ``error`` (with ``errorMessage``). Building walks the real file system
+in a worker thread (``refserver.manifests``). Vendor "Destination" page: a destination is the
+receiving server's host and UDP port, optional public key and send rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+from typing import Any
+
+from jetstream_qa.constants import MinCipher, Permission, SymlinkMode
+from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady
+from jetstream_qa.refserver.context import Context
+from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
+from jetstream_qa.refserver.manifests import ManifestBuildError, build_manifest, check_mappings
+from jetstream_qa.refserver.registry import command
+from jetstream_qa.refserver.state import (
+    DestinationRecord,
+    FileEntry,
+    ManifestRecord,
+    ManifestStatus,
+)
+
+__all__: list[str] = []
+
+log = logging.getLogger("jetstream_qa.refserver")
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+
+
+# --- manifests ---------------------------------------------------------------------------
+async def _build(ctx: Context, record: ManifestRecord) -> None:
+    """Fill ``record`` from the file system: complete, or error naming the path."""
+    try:
+        result = await asyncio.to_thread(build_manifest, record.mappings, record.symlink_mode)
+    except ManifestBuildError as exc:
+        if ctx.app.config.has_fault("manifest-missing-ok") and "not found" in str(exc):
+            record.files, record.total_files, record.total_size = [], 0, 0
+            record.status = ManifestStatus.COMPLETE
+        else:
+            record.status, record.error_message = ManifestStatus.ERROR, str(exc)
+    except Exception as exc:  # anything else still ends the manifest, never hangs it
+        log.exception("manifest %s failed", record.manifest_id)
+        record.status = ManifestStatus.ERROR
+        record.error_message = f"internal error: {type(exc).__name__}"
+    else:
+        record.files = result.files
+        record.total_files, record.total_size = result.total_files, result.total_size
+        record.status = ManifestStatus.COMPLETE
+    ctx.state.changed("manifest", record)
+    ctx.app.events.emit("manifestUpdated", record.to_json(),
+                        owner=record.owner, owner_token=record.owner_token)
+
+
+@command("send.createManifest")
+async def create_manifest(ctx: Context, *, mappings: dict[str, Any],
+                          symlinkMode: int = int(SymlinkMode.FOLLOW)) -> dict[str, Any]:
+    """Queue a manifest of ``{dest: src}``; returns it with ``status 'pending'``."""
+    who = ctx.who()
+    ctx.session.require(ctx.state, Permission.DOWNLOAD)
+    if symlinkMode not in tuple(SymlinkMode):
+        raise InvalidArgument(f"symlinkMode must be 1 (follow) or 2 (ignore), got "
+                              f"{symlinkMode}", details={"param": "symlinkMode"})
+    clean = check_mappings(mappings)
+    ctx.session.require_path(ctx.state, list(clean.values()))
+    record = ManifestRecord(manifest_id=ctx.state.new_manifest_id(), owner=who.user,
+                            mappings=clean, symlink_mode=SymlinkMode(symlinkMode),
+                            owner_token=who.token, owner_token_session=who.session)
+    ctx.state.manifests[record.manifest_id] = record
+    ctx.state.changed("manifest", record)
+    reply = record.to_json()
+    ctx.app.events.emit("manifestCreated", reply,
+                        owner=record.owner, owner_token=record.owner_token)
+    ctx.app.spawn(_build(ctx, record))
+    return reply
+
+
+def _manifest(ctx: Context, manifest_id: str) -> ManifestRecord:
+    return ctx.state.manifest(manifest_id, ctx.who(leak="leak-manifests"))
+
+
+@command("send.getManifest")
+async def get_manifest(ctx: Context, *, manifestId: str) -> dict[str, Any]:
+    return _manifest(ctx, manifestId).to_json()
+
+
+@command("send.getManifests")
+async def get_manifests(ctx: Context) -> list[dict[str, Any]]:
+    who = ctx.who(leak="leak-manifests")
+    return [m.to_json() for m in ctx.state.visible(ctx.state.manifests.values(), who)]
+
+
+@command("send.waitForManifest")
+async def wait_for_manifest(ctx: Context, *, manifestId: str,
+                            timeout: float | None = None) -> dict[str, Any]:
+    """The manifest once it is no longer pending (or as it is when ``timeout`` passes)."""
+    record = _manifest(ctx, manifestId)
+    await ctx.app.waiter.wait_for(lambda: record.status is not ManifestStatus.PENDING,
+                                  wait_seconds(timeout))
+    return record.to_json()
+
+
+def _reported(ctx: Context, entry: FileEntry) -> dict[str, Any] | None:
+    """One File Mapping as reported (the manifest faults distort only the report)."""
+    cfg = ctx.app.config
+    if entry.is_empty_dir and cfg.has_fault("manifest-skip-empty-dirs"):
+        return None
+    out = entry.to_json()
+    if cfg.has_fault("manifest-wrong-size") and not entry.is_empty_dir:
+        out["fileSize"] += 1
+    if cfg.has_fault("manifest-no-exec-bit"):
+        out["executable"] = False
+    return out
+
+
+@command("send.getManifestFiles")
+async def get_manifest_files(ctx: Context, *, manifestId: str) -> dict[str, Any]:
+    """``{manifestId, fileMappings}``; NotReady while the manifest is pending."""
+    record = _manifest(ctx, manifestId)
+    if record.status is ManifestStatus.PENDING:
+        raise NotReady(f"manifest {manifestId} is still pending",
+                       details={"manifestId": manifestId})
+    files = [f for f in (_reported(ctx, e) for e in record.files) if f is not None]
+    return {"manifestId": record.manifest_id, "fileMappings": files}
+
+
+@command("send.deleteManifest")
+async def delete_manifest(ctx: Context, *, manifestId: str) -> None:
+    """Delete a manifest; Conflict while an unfinished transfer uses it."""
+    record = _manifest(ctx, manifestId)
+    ctx.session.require(ctx.state, Permission.DELETE_RENAME)
+    if any(t.manifest_id == manifestId and not t.finished
+           for t in ctx.state.transfers.values()):
+        raise ConflictError(f"manifest {manifestId} is used by an unfinished transfer",
+                            details={"manifestId": manifestId})
+    del ctx.state.manifests[record.manifest_id]
+    ctx.state.changed("manifest", record)
+    ctx.app.events.emit("manifestDeleted", owner=record.owner, owner_token=record.owner_token,
+                        manifestId=manifestId)
+
+
+# --- destinations ------------------------------------------------------------------------
+async def _resolve(address: str, port: int) -> str:
+    """The IP of ``address`` (IPv4 preferred, vendor: "only IPv4"); InvalidArgument if none."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(address, port, type=socket.SOCK_DGRAM), 5.0)
+    except (OSError, TimeoutError, UnicodeError):
+        infos = []
+    if not infos:
+        raise InvalidArgument(f"cannot resolve destinationAddress {address!r}",
+                              details={"param": "destinationAddress"})
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return str(infos[0][4][0])
+
+
+@command("send.createDestination")
+async def create_destination(ctx: Context, *, destinationAddress: str,
+                             destinationPort: int = 8886,
+                             destinationPublicKey: str | None = None,
+                             sendRateMax: int | None = None,
+                             minCipher: int = 0) -> dict[str, Any]:
+    """Create a destination (the receiver's UDP address). Returns the Destination."""
+    who = ctx.who()
+    check_range("destinationPort", destinationPort, 1, 65535)
+    check_range("sendRateMax", sendRateMax, 1)
+    check_range("minCipher", minCipher, 0, int(MinCipher.ENCRYPTED_256))
+    if destinationPublicKey is not None and not _HEX_KEY.fullmatch(destinationPublicKey):
+        raise InvalidArgument("destinationPublicKey must be 64 hex digits (X25519)",
+                              details={"param": "destinationPublicKey"})
+    if not destinationAddress or len(destinationAddress) > 255:
+        raise InvalidArgument("destinationAddress must be a host name or IP address",
+                              details={"param": "destinationAddress"})
+    ip = await _resolve(destinationAddress, destinationPort)
+    record = DestinationRecord(
+        destination_id=ctx.state.new_destination_id(destinationAddress, destinationPort),
+        owner=who.user, destination_address=destinationAddress, destination_ip=ip,
+        destination_port=destinationPort,
+        destination_public_key=destinationPublicKey.lower() if destinationPublicKey else None,
+        send_rate_max=sendRateMax, min_cipher=minCipher, owner_token=who.token,
+        owner_token_session=who.session)
+    ctx.state.destinations[record.destination_id] = record
+    ctx.state.changed("destination", record)
+    reply = record.to_json()
+    ctx.app.events.emit("destinationCreated", reply, owner=record.owner,
+                        owner_token=record.owner_token)
+    return reply
+
+
+def _destination(ctx: Context, destination_id: str) -> DestinationRecord:
+    return ctx.state.destination(destination_id, ctx.who())
+
+
+@command("send.getDestination")
+async def get_destination(ctx: Context, *, destinationId: str) -> dict[str, Any]:
+    record = _destination(ctx, destinationId)
+    return record.to_json(queued=ctx.state.queued_for(record.destination_id))
+
+
+@command("send.getDestinations")
+async def get_destinations(ctx: Context) -> list[dict[str, Any]]:
+    st = ctx.state
+    return [d.to_json(queued=st.queued_for(d.destination_id))
+            for d in st.visible(st.destinations.values(), ctx.who())]
+
+
+@command("send.deleteDestination")
+async def delete_destination(ctx: Context, *, destinationId: str) -> None:
+    """Delete a destination; Conflict while an unfinished transfer uses it."""
+    record = _destination(ctx, destinationId)
+    ctx.session.require(ctx.state, Permission.DELETE_RENAME)
+    if any(t.destination_id == destinationId and not t.finished
+           for t in ctx.state.transfers.values()):
+        raise ConflictError(f"destination {destinationId} has unfinished transfers",
+                            details={"destinationId": destinationId})
+    del ctx.state.destinations[record.destination_id]
+    ctx.state.changed("destination", record)
+    ctx.app.events.emit("destinationDeleted", owner=record.owner,
+                        owner_token=record.owner_token, destinationId=destinationId)

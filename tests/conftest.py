@@ -1,0 +1,168 @@
+"""Fixtures shared by the project's own tests.
+
+- ``ref_server``: one reference server (subprocess) for the whole session.
+- ``ref_pair``: an embedded sender/receiver pair for the whole session.
+- ``make_server``: starts a server with particular options for one test, stops it after.
+- ``api``: opens a real bundled-client session (``jetstream_qa.client``), optionally logged
+  in; disconnected after the test.
+- ``connect``: opens a :class:`WireClient` (a small blocking client built directly on the
+  sans-IO ``wire.control`` core) to a server, optionally logged in; closed after the test.
+
+Every socket operation has a timeout; servers are stopped (SIGTERM, then SIGKILL) at
+teardown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from jetstream_qa.errors import ConnectionClosed, error_for_code
+from jetstream_qa.refserver.embedded import EmbeddedPair, EmbeddedServer, ServerUser
+from jetstream_qa.wire.control import (
+    ClientHello,
+    ControlConnection,
+    ErrorResponse,
+    Message,
+    Request,
+    Response,
+    Role,
+    ServerHello,
+)
+
+SOCKET_TIMEOUT = 10.0
+
+
+class WireClient:
+    """Blocking control-channel client for tests (reference protocol, no TLS)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = SOCKET_TIMEOUT,
+                 hello: bool = True) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.conn = ControlConnection(Role.CLIENT)
+        self.ids = itertools.count(1)
+        self.pending: list[Message] = []
+        self.server_hello: ServerHello | None = None
+        if hello:
+            self.sock.sendall(self.conn.send(ClientHello(api_version=40, agent="tests")))
+            msg = self.next_message()
+            assert isinstance(msg, ServerHello), msg
+            self.server_hello = msg
+
+    def next_message(self) -> Message:
+        """The next message from the server. Raises ConnectionClosed at EOF."""
+        while not self.pending:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise ConnectionClosed("server closed the connection")
+            self.pending.extend(self.conn.receive_data(data))
+        return self.pending.pop(0)
+
+    def send_request(self, command: str, **params: Any) -> int:
+        rid = next(self.ids)
+        self.sock.sendall(self.conn.send(Request(rid, command, params)))
+        return rid
+
+    def wait_answer(self, rid: int) -> Response | ErrorResponse:
+        """The answer to request ``rid`` (answers to other ids are kept for later)."""
+        kept: list[Message] = []
+        try:
+            while True:
+                msg = self.next_message()
+                if isinstance(msg, Response | ErrorResponse) and msg.id == rid:
+                    return msg
+                if isinstance(msg, ErrorResponse) and msg.id is None:
+                    raise error_for_code(msg.code, msg.message, msg.details)
+                kept.append(msg)
+        finally:
+            self.pending[:0] = kept
+
+    def call(self, command: str, **params: Any) -> Any:
+        """Send one request and return its result; an error answer is raised as the
+        ``jetstream_qa.errors`` class of its code."""
+        answer = self.wait_answer(self.send_request(command, **params))
+        if isinstance(answer, ErrorResponse):
+            raise error_for_code(answer.code, answer.message, answer.details)
+        return answer.result
+
+    def auth(self, user: ServerUser) -> WireClient:
+        self.call("auth", user=user.name, password=user.password)
+        return self
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def ref_server() -> Iterator[EmbeddedServer]:
+    """One reference server for the whole test session."""
+    with EmbeddedServer(name="tests-server", ready_timeout=30) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ref_pair() -> Iterator[EmbeddedPair]:
+    """An embedded sender/receiver pair for the whole test session."""
+    with EmbeddedPair(ready_timeout=30) as pair:
+        yield pair
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., EmbeddedServer]]:
+    """Factory: ``make_server(extra_args=[...], faults=[...])`` -> a started server."""
+    started: list[EmbeddedServer] = []
+
+    def factory(**kwargs: Any) -> EmbeddedServer:
+        kwargs.setdefault("ready_timeout", 30)
+        server = EmbeddedServer(**kwargs)
+        started.append(server)
+        return server.start()
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[..., WireClient]]:
+    """Factory: ``connect(server, user=None, hello=True)`` -> a WireClient."""
+    clients: list[WireClient] = []
+
+    def factory(server: EmbeddedServer, user: ServerUser | None = None, *,
+                hello: bool = True, timeout: float = SOCKET_TIMEOUT) -> WireClient:
+        client = WireClient(server.host, server.api_port, hello=hello, timeout=timeout)
+        clients.append(client)
+        if user is not None:
+            client.auth(user)
+        return client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def api() -> Iterator[Callable[..., Any]]:
+    """Factory: ``api(server, user=None, superuser=False)`` -> a connected client ``Api``."""
+    from jetstream_qa.client import JetStream
+
+    sessions: list[Any] = []
+
+    def factory(server: EmbeddedServer, user: ServerUser | None = None, *,
+                elevate: bool = False, timeout: float = SOCKET_TIMEOUT) -> Any:
+        session = JetStream().api(server.host, server.api_port, timeout=timeout)
+        sessions.append(session)
+        session.connect()
+        if user is not None:
+            session.server.auth(user.name, user.password)
+        if elevate:
+            session.server.superuser()
+        return session
+
+    yield factory
+    for session in sessions:
+        session.disconnect()

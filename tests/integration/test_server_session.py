@@ -1,0 +1,238 @@
+"""Reference server, control plane: CLI start-up, handshake, limits, auth, server info."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jetstream_qa.errors import (
+    AuthenticationFailed,
+    ConnectionClosed,
+    InvalidArgument,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+)
+from jetstream_qa.wire.control import ErrorResponse, FrameDecoder, Limits, decode_message
+
+READY = re.compile(r"^jetstream-qa serve ready api=127\.0\.0\.1:(\d+) recv=\S+:\d+ "
+                   r"serverId=([0-9a-f]{32})$")
+
+
+def _wait_line(path: Path, proc: subprocess.Popen[bytes], deadline: float) -> str:
+    """The first line written to ``path``, polled until ``deadline``."""
+    while time.monotonic() < deadline:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if "\n" in text or proc.poll() is not None:
+            return text.split("\n", 1)[0]
+        time.sleep(0.02)
+    return ""
+
+
+def test_serve_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`jetstream-qa serve --api-port 0` prints one ready line, answers, exits 0 on SIGTERM."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as fo, err.open("wb") as fe:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jetstream_qa", "serve", "--api-port", "0",
+             "--recv-port", "0", "--storage-root", str(tmp_path / "s"),
+             "--state-dir", str(tmp_path / "st"), "--user", "alice:s3cret-pw"],
+            stdout=fo, stderr=fe)
+    try:
+        line = _wait_line(out, proc, time.monotonic() + 30)
+        match = READY.match(line)
+        assert match, f"no ready line, got {line!r}"
+        with socket.create_connection(("127.0.0.1", int(match[1])), timeout=5):
+            pass
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0
+    assert len(out.read_text().splitlines()) == 1
+    assert "s3cret-pw" not in err.read_text()
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--min-cipher", "7"], "--min-cipher '7'"),
+    (["--api-port", "http"], "--api-port 'http'"),
+    (["--handshake-timeout", "-1"], "--handshake-timeout '-1'"),
+    (["--superuser", "nobody"], "--superuser 'nobody'"),
+    (["--fault", "no-such-fault"], "no-such-fault"),
+])
+def test_serve_cli_bad_option_names_value_and_option(tmp_path: Path, args: list[str],
+                                                     fragment: str) -> None:
+    """A bad value exits 2 with a message naming the option and the value."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "jetstream_qa", "serve", "--storage-root", str(tmp_path / "s"),
+         "--state-dir", str(tmp_path / "st"), "--user", "alice:pw", *args],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert fragment in proc.stderr
+
+
+def test_handshake_deadline_drops_silent_client(make_server) -> None:
+    """A client that sends nothing is dropped after the handshake deadline."""
+    server = make_server(extra_args=["--handshake-timeout", "0.5"])
+    with socket.create_connection((server.host, server.api_port), timeout=10) as sock:
+        start = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, not by our 10 s timeout
+        assert time.monotonic() - start < 9
+
+
+def test_max_connections_extra_client_gets_busy(make_server, connect) -> None:
+    """Beyond --max-connections, a client gets an error frame `Busy` (id null) then EOF."""
+    server = make_server(extra_args=["--max-connections", "2"])
+    connect(server)
+    connect(server)
+    with socket.create_connection((server.host, server.api_port), timeout=10) as sock:
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    (payload,) = list(FrameDecoder().feed(data))
+    msg = decode_message(payload, Limits())
+    assert isinstance(msg, ErrorResponse) and msg.code == "Busy" and msg.id is None
+
+
+def test_malformed_frame_gets_protocol_error_then_close(ref_server, connect) -> None:
+    """Invalid JSON after the hello: an `error` with id null and code ProtocolError, then
+    the connection closes; the server keeps serving others."""
+    client = connect(ref_server)
+    body = b"{not json"
+    client.sock.sendall(struct.pack(">I", len(body)) + body)
+    msg = client.next_message()
+    assert isinstance(msg, ErrorResponse) and msg.code == "ProtocolError" and msg.id is None
+    with pytest.raises(ConnectionClosed):
+        client.next_message()
+    assert connect(ref_server).call("getServerInfo")["apiVersion"] == 40
+
+
+def test_oversized_frame_header_is_protocol_error(ref_server, connect) -> None:
+    client = connect(ref_server, hello=False)
+    client.sock.sendall(struct.pack(">I", 1 << 30))
+    msg = client.next_message()
+    assert isinstance(msg, ErrorResponse) and msg.code == "ProtocolError" and msg.id is None
+    with pytest.raises(ConnectionClosed):
+        client.next_message()
+
+
+def test_server_info_fields(ref_server, connect) -> None:
+    """getServerInfo works before auth and carries the documented fields."""
+    info = connect(ref_server).call("getServerInfo")
+    for key in ("allowRemoteControl", "apiControlPort", "APITokensAvailable", "apiVersion",
+                "authRequired", "bandwidthLimits", "certificateValidation",
+                "encryptionAvailable", "eventLogAvailable", "hostName", "license",
+                "minCipher", "multiplexAvailable", "publicKey", "receiver", "revision",
+                "serverExternalAddress", "serverId", "serverName", "serverUid", "version",
+                "sandboxed"):
+        assert key in info, key
+    assert info["apiVersion"] == 40 and info["version"] == "2.9.2-ref"
+    assert info["serverId"] == ref_server.server_id
+    assert info["apiControlPort"] == ref_server.api_port
+    assert re.fullmatch(r"[0-9a-f]{64}", info["publicKey"])
+    assert info["authRequired"] is True and info["encryptionAvailable"] is True
+    assert isinstance(info["revision"], int)
+    assert "configuration" not in info
+    assert info["certificateValidation"] is None  # no TLS
+
+
+def test_configuration_only_after_superuser(ref_server, connect) -> None:
+    admin = connect(ref_server, ref_server.superuser)
+    assert "configuration" not in admin.call("getServerInfo")
+    admin.call("superuser")
+    conf = admin.call("getServerInfo")["configuration"]
+    assert conf["garbageCollect"] == {"intervalSeconds": 3600, "maxAgeSeconds": 172800}
+
+
+def test_superuser_refused_for_ordinary_user(ref_server, connect) -> None:
+    with pytest.raises(PermissionDenied):
+        connect(ref_server, ref_server.user).call("superuser")
+
+
+def test_auth_wrong_password_and_unauthenticated_calls(ref_server, connect) -> None:
+    client = connect(ref_server)
+    with pytest.raises(AuthenticationFailed):
+        client.call("auth", user=ref_server.user.name, password="wrong")
+    with pytest.raises(AuthenticationFailed):
+        client.call("send.getTransfers")
+    client.auth(ref_server.user)
+    transfers = client.call("send.getTransfers")
+    assert isinstance(transfers, list)
+    assert all(t["owner"] == ref_server.user.name for t in transfers)
+
+
+def test_auth_async_request_records(ref_server, connect) -> None:
+    """authAsync -> {requestId}; status answers at once; result is null; ids of another
+    user's requests are NotFound."""
+    client = connect(ref_server)
+    rid = client.call("authAsync", user=ref_server.user.name,
+                      password=ref_server.user.password)["requestId"]
+    assert isinstance(rid, int) and rid >= 1
+    assert client.call("getRequestResult", requestId=rid, timeout=10) is None
+    status = client.call("getRequestStatus", requestId=rid)
+    assert status == {"requestId": rid, "processing": False, "status": "complete",
+                      "errorMessage": ""}
+    other = connect(ref_server, ref_server.other_user)
+    with pytest.raises(NotFound):
+        other.call("getRequestStatus", requestId=rid)
+
+
+def test_unknown_command_and_param_are_invalid_argument(ref_server, connect) -> None:
+    client = connect(ref_server, ref_server.user)
+    with pytest.raises(InvalidArgument) as info:
+        client.call("send.noSuchThing")
+    assert info.value.details["command"] == "send.noSuchThing"
+    with pytest.raises(InvalidArgument) as info:
+        client.call("send.getManifests", typo=1)
+    assert info.value.details["param"] == "typo"
+    with pytest.raises(InvalidArgument):
+        client.call("send.getTransfer", transferId="seven")
+
+
+def test_pipelined_wait_does_not_block_server_info(ref_server, connect, tmp_path) -> None:
+    """A blocking waitFor* on a connection does not hold up later requests on it."""
+    client = connect(ref_server, ref_server.user)
+    (tmp_path / "f").write_bytes(b"x")
+    manifest = client.call("send.createManifest", mappings={"f": str(tmp_path / "f")})
+    client.call("send.waitForManifest", manifestId=manifest["manifestId"], timeout=10)
+    dest = client.call("send.createDestination", destinationAddress="127.0.0.1",
+                       destinationPort=9)
+    transfer = client.call("send.createTransfer", destinationId=dest["destinationId"],
+                           manifestId=manifest["manifestId"], transferFlags=0)
+    wait_id = client.send_request("send.waitForTransfer", transferId=transfer["transferId"],
+                                  timeout=30)
+    info_id = client.send_request("getServerInfo")
+    first = client.next_message()
+    assert first.id == info_id  # answered while the wait is still outstanding
+    with contextlib.suppress(NotReady):  # the engine may have finished it already
+        client.call("send.cancelTransfer", transferId=transfer["transferId"])
+    answer = client.wait_answer(wait_id)
+    assert answer.result["status"] in ("cancelled", "complete", "error")
+
+
+def test_request_records_expire(make_server, connect) -> None:
+    """A finished request record is NotFound once --request-expiry has passed."""
+    server = make_server(extra_args=["--request-expiry", "0.3"])
+    client = connect(server, server.user)
+    rid = client.call("recv.getSourcesAsync")["requestId"]
+    assert client.call("getRequestResult", requestId=rid, timeout=10) == []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            client.call("getRequestStatus", requestId=rid)
+        except NotFound:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("request record never expired")
