@@ -81,6 +81,10 @@ async def auth(ctx: Context, *, user: str, password: str) -> None:
 @command("authAsync", auth=False)
 async def auth_async(ctx: Context, *, user: str, password: str) -> None:
     """``auth`` as an async request; its result is null."""
+    if ctx.app.config.has_fault("request-status-blocks"):
+        # The fault needs a request that is still running when its status is asked for;
+        # every async command of the reference server otherwise finishes at once.
+        await asyncio.sleep(2.0)
     _login(ctx, user, password)
 
 

@@ -1,0 +1,183 @@
+"""Handshake and versions: what a client learns on connect, and version checking.
+
+Vendor pages: Server Information structure (``jetstream-api/2.9.2/api/structures/
+server-info.html``, S4), ``jetstream.constants`` (S11), Python examples (S13), console
+examples (S14). Every case goes through the documented Python API surface only.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from jetstream_qa import expect
+from jetstream_qa.conformance_core.failures import Inconclusive
+from jetstream_qa.errors import ApiVersionMismatch, ConnectTimeout
+
+S4 = "jetstream-api/2.9.2/api/structures/server-info.html"
+S11 = "jetstream-api/2.9.2/api/python/jetstream.constants.html"
+S13 = "jetstream-api/2.9.3/api/python/examples.html"
+S14 = "jetstream-api/2.6.5/api/console/examples.html"
+
+
+@pytest.mark.js_case("handshake/api-version/equals-expected", level="MUST", source=S4)
+def test_api_version_equals_expected(js_connect, js_settings):
+    """getServerInfo()['apiVersion'] equals the API version the suite targets (40 for 2.9.2).
+
+    S4: apiVersion is "the API compatibility version for the connected server"; S11:
+    API_VERSION = 40 in the 2.9.2 package. A client refusing the server for another version
+    is the same failure seen earlier.
+    """
+    requirement = "getServerInfo()['apiVersion'] is the targeted API version"
+    try:
+        api = js_connect("sender")
+    except ApiVersionMismatch as exc:
+        raise expect.fail(requirement, js_settings.api_version,
+                          f"{exc.actual!r} (the client refused the server)") from exc
+    info = api.server.getServerInfo()
+    expect.equal(requirement, js_settings.api_version, info.get("apiVersion"), api=api)
+
+
+@pytest.mark.js_case("handshake/server-info/identity-fields-typed", level="MUST",
+                     source=f"{S4}; {S14}")
+def test_identity_fields_typed(js_sender):
+    """getServerInfo() carries apiVersion (int), revision (int), serverId (non-empty string)
+    and version (string).
+
+    S4 lists apiVersion, revision ("integer server revision") and serverId ("per-instance
+    id"); the console example S14 shows version as a string ("1.7.999").
+    """
+    info = js_sender.server.getServerInfo()
+    expect.has_fields("Server Information identifies the server with typed fields", info,
+                      {"apiVersion": int, "revision": int, "serverId": str, "version": str},
+                      api=js_sender)
+    expect.that("serverId is a non-empty string", bool(info["serverId"]),
+                expected="non-empty serverId", actual=repr(info["serverId"]), api=js_sender)
+
+
+@pytest.mark.js_case("handshake/server-info/server-uid-present", level="MAY/INFO",
+                     source=f"{S4} (serverUid implied by Destination.lastDestinationServerUid)")
+def test_server_uid_present(js_sender, js_info):
+    """Server Information carries a persistent serverUid (a string).
+
+    The vendor pages only imply it (Destination ``lastDestinationServerUid``, S3); recorded
+    as INFO, never failed.
+    """
+    info = js_sender.server.getServerInfo()
+    uid = info.get("serverUid")
+    js_info(f"serverUid: {type(uid).__name__} {uid!r}" if "serverUid" in info
+            else "serverUid: absent")
+    expect.has_fields("serverUid is a string", info, {"serverUid": str}, api=js_sender)
+
+
+@pytest.mark.js_case("handshake/api-version/client-refuses-mismatch", level="MUST",
+                     source=f"{S4}; {S11}")
+def test_client_refuses_mismatch(js_sender, js_connect, js_client, js_not_applicable):
+    """A client speaking another API version refuses the server with an error naming both
+    versions (ApiVersionMismatch), instead of talking on.
+
+    S4: client API methods "report an error if the API versions do not match".
+    """
+    if not js_client.accepts("api_version"):
+        js_not_applicable(f"the {js_client.kind} client cannot be configured with an "
+                          "api_version")
+    server_version = js_sender.server.getServerInfo()["apiVersion"]
+    mismatched = server_version - 1
+    error = expect.raises(ApiVersionMismatch,
+                          lambda: js_connect("sender", login=None, api_version=mismatched),
+                          requirement="connecting with another apiVersion is refused")
+    expect.equal("the mismatch error names the client's version", mismatched,
+                 error.expected)
+    expect.equal("the mismatch error names the server's version", server_version,
+                 error.actual)
+
+
+@pytest.mark.js_case("handshake/connection/context-manager", level="MUST", source=S13)
+def test_context_manager(js_connect):
+    """``with api:`` connects on entry and disconnects on exit.
+
+    S13: "The api object also works as a context manager: with api: connects on entry and
+    disconnects on exit."
+    """
+    api = js_connect("sender", login=None)
+    api.disconnect()
+    with api as inside:
+        info = inside.server.getServerInfo()
+        expect.that("inside 'with api:' calls work", isinstance(info, dict),
+                    expected="a Server Information dict", actual=repr(info)[:100], api=api)
+    try:
+        after = api.server.getServerInfo()
+    except Exception:
+        return
+    raise expect.fail("leaving 'with api:' disconnects", "an error: not connected",
+                      f"call succeeded: {after!r}"[:200], api=api)
+
+
+@pytest.mark.js_case("handshake/hello/answered-within-connect-timeout", level="MUST",
+                     source=S11)
+def test_hello_answered(js_target, js_connect, js_settings):
+    """A server that accepts the TCP connection completes the API handshake within the
+    connect timeout.
+
+    S11: DEFAULT_TIMEOUT_SECONDS = 10, "connection attempts will timeout and fail if
+    unresponsive for 10 seconds": a responsive server answers well within it.
+    """
+    address = js_target.sender
+    try:
+        with socket.create_connection((address.host, address.port),
+                                      timeout=js_settings.timeout):
+            pass  # TCP reachable: a timeout below is the server's fault, not the network's
+    except OSError as exc:
+        raise Inconclusive(f"{address} unreachable over TCP: {exc}") from exc
+    try:
+        js_connect("sender", login=None)
+    except ConnectTimeout as exc:
+        raise expect.fail("the server answers the handshake within the connect timeout",
+                          f"handshake done within {js_settings.timeout:g} s",
+                          f"TCP accepted, then {exc.message}") from exc
+
+
+@pytest.mark.js_case("handshake/server-id/changes-across-restart", level="MUST", source=S4)
+def test_server_id_changes_across_restart(js_own_server, js_connect):
+    """serverId is new on every launch of the server.
+
+    S4: serverId is a "per-instance id; new on every launch". Needs a server the suite can
+    restart (NOT_APPLICABLE when a target is given).
+    """
+    own = js_own_server()
+    before = js_connect(address=own.address, credentials=own.user).server.getServerInfo()
+    address = own.restart()
+    after = js_connect(address=address, credentials=own.user).server.getServerInfo()
+    expect.that("serverId changes when the server restarts",
+                before.get("serverId") != after.get("serverId"),
+                expected=f"a serverId other than {before.get('serverId')!r}",
+                actual=repr(after.get("serverId")))
+
+
+@pytest.mark.js_case("handshake/server-uid/persists-across-restart", level="MAY/INFO",
+                     source=f"{S4}; jetstream-api/2.9.2/api/structures/destination.html")
+def test_server_uid_persists(js_own_server, js_connect, js_info):
+    """serverUid stays the same across restarts (the persistent counterpart of serverId).
+
+    Only implied by the Destination structure's ``lastDestinationServerUid`` ("persistent id
+    of that server"); recorded as INFO.
+    """
+    own = js_own_server()
+    before = js_connect(address=own.address, credentials=own.user).server.getServerInfo()
+    address = own.restart()
+    after = js_connect(address=address, credentials=own.user).server.getServerInfo()
+    same = before.get("serverUid") == after.get("serverUid") is not None
+    js_info(f"serverUid {'kept' if same else 'changed'} across restart")
+    expect.that("serverUid persists across restarts", same,
+                expected=repr(before.get("serverUid")), actual=repr(after.get("serverUid")))
+
+
+@pytest.mark.js_case("handshake/server-info/available-before-auth", level="MAY/INFO",
+                     source=S14)
+def test_server_info_before_auth(js_connect, js_info):
+    """getServerInfo() answers before authentication (the console example runs it without
+    --user; the docs do not say). Recorded as INFO."""
+    api = js_connect("sender", login=None)
+    info = api.server.getServerInfo()
+    js_info(f"getServerInfo before auth: answered; authRequired={info.get('authRequired')!r}")

@@ -1,0 +1,316 @@
+"""What the plugin's fixtures do, without pytest: target lifecycle, sessions, scratch space,
+file sets, server constants, evidence and metadata for the reports.
+
+The plugin module only declares fixtures and hooks and calls in here (STYLE 7).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from jetstream_qa import constants as our_constants
+from jetstream_qa.conformance_core import filesets
+from jetstream_qa.conformance_core.cases import CaseResult
+from jetstream_qa.conformance_core.failures import NotApplicableCase
+from jetstream_qa.conformance_core.session import CaseState
+from jetstream_qa.conformance_core.settings import HostPort, Settings, StorageRoot
+from jetstream_qa.conformance_core.summary import Environment, RunSummary
+from jetstream_qa.conformance_core.target import (
+    Credentials,
+    Target,
+    environment_of,
+    target_from_settings,
+)
+from jetstream_qa.conformance_core.targets import ClientChoice, choose_client, open_session
+from jetstream_qa.errors import (
+    ApiVersionMismatch,
+    ConfigurationError,
+    JetStreamQAError,
+    TransportError,
+)
+
+__all__ = [
+    "FILESET_DIR",
+    "ClientChoice",
+    "Scratch",
+    "ServerConstants",
+    "Target",
+    "attach_evidence",
+    "client_choice",
+    "close_all",
+    "connector",
+    "fileset_factory",
+    "make_scratch",
+    "probe",
+    "publish_metadata",
+    "target_context",
+    "unprobed_environment",
+]
+
+FILESET_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "filesets"
+"""Recipes shipped with the project (``fixtures/filesets/*.json``)."""
+
+EMBEDDED_USERS = ("alice", "bob")
+EMBEDDED_SUPERUSER = "root-qa"
+
+
+def client_choice(settings: Settings) -> ClientChoice:
+    """The client of the run (``--js-client``)."""
+    return choose_client(settings.client)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConstants:
+    """The constants suites use, read from the client's constants module.
+
+    The vendor page omits the symlink-mode names/values and ``PERMISSIONS`` members; where
+    the module lacks them, ours (``jetstream_qa.constants``, marked OURS there) stand in and
+    :attr:`ours` lists which.
+    """
+
+    module: ModuleType
+    api_version: int
+    default_api_port: int
+    default_timeout_s: float
+    filetype_directory: int
+    filetype_regular_file: int
+    symlink_follow: int
+    symlink_ignore: int
+    overwrite: dict[str, int]
+    transfer_flags: dict[str, int]
+    min_ciphers: dict[str, int]
+    ours: tuple[str, ...] = field(default=())
+
+    def permission(self, name: str) -> int:
+        """Value of one ``PERMISSIONS`` member (``UPLOAD``, ``DOWNLOAD``, ...); the vendor
+        page lists none, so ours stand in when the module has no such member."""
+        members = getattr(self.module, "PERMISSIONS", None)
+        for source in (members, getattr(self.module, "Permission", None)):
+            if source is None:
+                continue
+            if isinstance(source, dict) and name in source:
+                return int(source[name])
+            if hasattr(source, name):
+                return int(getattr(source, name))
+        return int(our_constants.Permission[name])
+
+    @classmethod
+    def from_module(cls, module: ModuleType) -> ServerConstants:
+        ours: list[str] = []
+
+        def get(name: str) -> Any:
+            if hasattr(module, name):
+                return getattr(module, name)
+            ours.append(name)
+            return getattr(our_constants, name)
+
+        def group(prefix: str) -> dict[str, int]:
+            names = {n for n in dir(module) if n.startswith(prefix)} or \
+                {n for n in dir(our_constants) if n.startswith(prefix)}
+            return {n.removeprefix(prefix): int(get(n)) for n in sorted(names)}
+
+        return cls(
+            module=module, api_version=int(get("API_VERSION")),
+            default_api_port=int(get("DEFAULT_API_PORT")),
+            default_timeout_s=float(get("DEFAULT_TIMEOUT_SECONDS")),
+            filetype_directory=int(get("FILETYPE_DIRECTORY")),
+            filetype_regular_file=int(get("FILETYPE_REGULAR_FILE")),
+            symlink_follow=int(get("SYMLINK_FOLLOW")), symlink_ignore=int(get("SYMLINK_IGNORE")),
+            overwrite=group("OVERWRITE_"), transfer_flags=group("TRANSFER_FLAG_"),
+            min_ciphers=group("MIN_CIPHER_"), ours=tuple(ours))
+
+
+# --- target lifecycle --------------------------------------------------------------------
+@contextlib.contextmanager
+def target_context(settings: Settings, tmp_path_factory: Any) -> Iterator[Target]:
+    """Yield the given target, or start the embedded pair for the block and stop it after."""
+    if not settings.embedded:
+        yield target_from_settings(settings)
+        return
+    from jetstream_qa.conformance_core.embedded_target import embedded_target
+    with embedded_target(tmp_path_factory.mktemp("jsqa-embedded")) as target:
+        yield target
+
+
+def probe(target: Target, choice: ClientChoice, settings: Settings) -> Environment:
+    """Connect once to the sender and fingerprint it (``getServerInfo``).
+
+    Never raises for an unreachable, mute or mismatched server: the fingerprint then has
+    what could be learnt, and each case meets the problem itself (INCONCLUSIVE, or FAIL in
+    the handshake cases that judge exactly that).
+    """
+    creds = target.user
+    try:
+        api = open_session(choice, target.sender, timeout=settings.timeout,
+                           user=creds.user if creds else None,
+                           password=creds.password if creds else None)
+    except ApiVersionMismatch as exc:
+        info: dict[str, Any] = {"apiVersion": exc.actual}
+    except TransportError:
+        info = {}  # unreachable or mute: each case meets it again and judges it
+    else:
+        try:
+            info = api.server.getServerInfo()
+        finally:
+            api.disconnect()
+    return environment_of(info, target=target, client_kind=choice.kind.value,
+                          profile=settings.profile)
+
+
+def unprobed_environment(settings: Settings) -> Environment:
+    """The fingerprint when no case reached a server (every field the settings know)."""
+    target = "embedded reference pair" if settings.embedded else f"sender {settings.sender}"
+    try:
+        kind = choose_client(settings.client).kind.value
+    except ConfigurationError:
+        kind = settings.client
+    from jetstream_qa import __version__
+    return Environment(clientKind=kind, profile=settings.profile, target=target,
+                       toolkitVersion=__version__)
+
+
+_LOGINS = {"user": "--js-user and JETSTREAM_API_PASSWORD",
+           "user2": "--js-user2 and JETSTREAM_API_PASSWORD2",
+           "superuser": "--js-superuser and JETSTREAM_API_SUPERUSER_PASSWORD"}
+
+
+def connector(target: Target, choice: ClientChoice, settings: Settings, state: CaseState,
+              opened: list[Any]) -> Callable[..., Any]:
+    """The ``js_connect`` factory of one case (see the fixture's docstring)."""
+
+    def connect(side: str = "sender", *, login: str | None = "user",
+                api_version: int | None = None, timeout: float | str | None = None,
+                address: HostPort | None = None, credentials: Credentials | None = None
+                ) -> Any:
+        if side not in ("sender", "receiver"):
+            raise ValueError(f"side must be 'sender' or 'receiver', got {side!r}")
+        creds: Credentials | None = credentials
+        if creds is None and login is not None:
+            if login not in _LOGINS:
+                raise ValueError(f"login must be one of {sorted(_LOGINS)} or None")
+            creds = getattr(target, login)
+            if creds is None and login != "user":
+                raise NotApplicableCase(f"no {login} configured ({_LOGINS[login]})")
+        where = address or (target.sender if side == "sender" else target.receiver)
+        wait = None if timeout == "client-default" else (timeout or settings.timeout)
+        api = choice.make_api(where, timeout=wait,  # type: ignore[arg-type]
+                              api_version=api_version)
+        state.apis.append(api)
+        opened.append(api)
+        api.connect()
+        if creds is not None:
+            api.server.auth(creds.user, creds.password.reveal() if creds.password else "")
+        return api
+
+    return connect
+
+
+def close_all(apis: list[Any]) -> None:
+    """Disconnect every API object; a failing disconnect never masks the case's verdict."""
+    for api in apis:
+        with contextlib.suppress(JetStreamQAError, OSError):
+            api.disconnect()
+
+
+# --- scratch space and file sets --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Scratch:
+    """Scratch space of one case.
+
+    ``source_dir`` is a fresh local directory the sender reads (``source_server`` is its
+    name on the server). ``dest_path`` is a fresh destination-relative path to pass as a
+    transfer's ``destinationPath``; ``dest_local`` is where the receiver's files under it
+    appear locally (``None`` without ``--js-receiver-root``).
+    """
+
+    source_root: StorageRoot | None
+    source_dir: Path | None
+    dest_path: str
+    dest_local: Path | None
+
+    def require_source(self) -> Path:
+        """The source dir, or NOT_APPLICABLE when no ``--js-sender-root`` was given."""
+        if self.source_dir is None:
+            raise NotApplicableCase("no --js-sender-root: the suite cannot stage source files")
+        return self.source_dir
+
+    def require_dest(self) -> Path:
+        """The local destination dir, or NOT_APPLICABLE without ``--js-receiver-root``."""
+        if self.dest_local is None:
+            raise NotApplicableCase("no --js-receiver-root: the suite cannot read "
+                                    "destination files")
+        return self.dest_local
+
+    def server_path(self, local: Path) -> str:
+        """The sender's name for a local path under the source dir."""
+        if self.source_root is None:
+            raise NotApplicableCase("no --js-sender-root")
+        return self.source_root.server_path(local)
+
+    @property
+    def source_server(self) -> str:
+        return self.server_path(self.require_source())
+
+    def cleanup(self) -> None:
+        for path in (self.source_dir, self.dest_local):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def make_scratch(target: Target, nodeid: str) -> Scratch:
+    """Fresh, uniquely named scratch dirs for the case ``nodeid``."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", nodeid.rsplit("::", 1)[-1]).strip("-")[:40]
+    name = f"{slug}-{secrets.token_hex(4)}"
+    source_dir = None
+    if target.sender_root is not None:
+        source_dir = target.sender_root.local / "jsqa-src" / name
+        source_dir.mkdir(parents=True)
+    dest_path = f"jsqa-dst/{name}"
+    dest_local = target.receiver_root.local / dest_path if target.receiver_root else None
+    return Scratch(target.sender_root, source_dir, dest_path, dest_local)
+
+
+def fileset_factory(scratch: Scratch) -> Callable[..., filesets.BuiltFileSet]:
+    """``build(name_or_recipe, subdir=None)``: build a recipe under the scratch source dir."""
+
+    def build(recipe: str | filesets.Recipe, *, subdir: str | None = None
+              ) -> filesets.BuiltFileSet:
+        if isinstance(recipe, str):
+            recipe = filesets.load_recipe(FILESET_DIR / f"{recipe}.json")
+        root = scratch.require_source() / (subdir or recipe.name)
+        return filesets.build(recipe, root, server_root=scratch.server_path(root))
+
+    return build
+
+
+# --- reports -----------------------------------------------------------------------------
+def attach_evidence(config: Any, report: Any, result: CaseResult) -> None:
+    """Add the evidence block to the pytest-html row of a case that did not simply pass."""
+    if not config.getoption("htmlpath", None) or result.verdict.value == "PASS":
+        return
+    from pytest_html import extras
+
+    from jetstream_qa.conformance_core.htmlreport import render_evidence
+    report.extras = [*getattr(report, "extras", []), extras.html(render_evidence(
+        result.to_dict()))]
+
+
+def publish_metadata(config: Any, summary: RunSummary) -> None:
+    """Put the environment fingerprint into pytest-metadata (pytest-html's Environment)."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is None:
+        return
+    for key, value in summary.environment.table():
+        metadata[f"JetStream {key}"] = value

@@ -1,0 +1,205 @@
+"""Which client speaks to the server under test, and how a session is opened.
+
+Two clients provide the documented Python API surface (DESIGN.md): the vendor's ``jetstream``
+package when importable, and the bundled :mod:`jetstream_qa.client`. :func:`choose_client`
+picks one (``auto`` prefers the vendor) and returns a :class:`ClientChoice`: a factory for
+``JetStream().api(host, port, ...)`` objects and the matching constants module (the vendor's
+``jetstream.constants`` when using the vendor, so values the docs omit, like the symlink
+modes, come from the package that talks to the server).
+
+Every API object the suites get records its recent calls: the bundled client keeps its own
+``call_log``; a vendor object is wrapped in :class:`RecordingApi`. :func:`calls_of` reads
+either, with secrets redacted.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+import time
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from jetstream_qa.client import CallLog, CallRecord
+from jetstream_qa.client import redact, summarise_result
+from jetstream_qa.conformance_core.settings import HostPort, Secret
+from jetstream_qa.errors import ConfigurationError, JetStreamQAError
+
+__all__ = ["ClientChoice", "ClientKind", "RecordingApi", "calls_of", "choose_client",
+           "open_session", "shorten"]
+
+_SECRET_POSITIONAL = {"auth": 1, "authAsync": 1, "authToken": 0}
+"""Positional arguments that are credentials (``auth(user, password)``: index 1)."""
+
+
+class ClientKind(enum.StrEnum):
+    VENDOR = "vendor"
+    BUNDLED = "bundled"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientChoice:
+    """The client of a run: its kind, its ``JetStream`` class and its constants module."""
+
+    kind: ClientKind
+    jetstream_class: Any
+    constants: ModuleType
+
+    def accepts(self, keyword: str) -> bool:
+        """True when ``JetStream().api`` takes ``keyword`` (vendor signatures are not public)."""
+        try:
+            params = inspect.signature(self.jetstream_class().api).parameters
+        except (TypeError, ValueError):
+            return False
+        return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def make_api(self, address: HostPort, *, timeout: float | None,
+                 api_version: int | None = None) -> Any:
+        """An unconnected API object for ``address`` (wrapped to record calls if needed).
+
+        ``timeout=None`` leaves the client's own default (the documented 10 s).
+
+        Raises:
+            ConfigurationError: ``api_version`` asked of a client that cannot be given one.
+        """
+        kwargs: dict[str, Any] = {}
+        if timeout is not None and self.accepts("timeout"):
+            kwargs["timeout"] = timeout
+        if api_version is not None:
+            if not self.accepts("api_version"):
+                raise ConfigurationError(
+                    f"the {self.kind} client cannot be configured with an api_version")
+            kwargs["api_version"] = api_version
+        api = self.jetstream_class().api(address.host, address.port, **kwargs)
+        return api if hasattr(api, "call_log") else RecordingApi(api)
+
+
+def _vendor() -> ModuleType | None:
+    try:
+        return importlib.import_module("jetstream")
+    except ImportError:
+        return None
+
+
+def choose_client(requested: str) -> ClientChoice:
+    """Resolve ``auto|vendor|bundled`` to a client.
+
+    Raises:
+        ConfigurationError: ``vendor`` asked for but the ``jetstream`` package is missing or
+            lacks ``JetStream``/``constants``.
+    """
+    if requested not in ("auto", "vendor", "bundled"):
+        raise ConfigurationError(f"invalid --js-client {requested!r}")
+    vendor = _vendor() if requested in ("auto", "vendor") else None
+    if vendor is not None:
+        try:
+            constants = importlib.import_module("jetstream.constants")
+            return ClientChoice(ClientKind.VENDOR, vendor.JetStream, constants)
+        except (ImportError, AttributeError) as exc:
+            if requested == "vendor":
+                raise ConfigurationError(
+                    f"invalid --js-client 'vendor': the jetstream package is unusable ({exc})"
+                ) from None
+    elif requested == "vendor":
+        raise ConfigurationError(
+            "invalid --js-client 'vendor': the vendor package 'jetstream' is not importable")
+    from jetstream_qa import client, constants
+    return ClientChoice(ClientKind.BUNDLED, client.JetStream, constants)
+
+
+class _RecordingNamespace:
+    """Wraps ``api.server``/``api.send``/``api.recv`` of a vendor object to log each call."""
+
+    def __init__(self, target: Any, prefix: str, log: CallLog) -> None:
+        self._target, self._prefix, self._log = target, prefix, log
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+        command = self._prefix + name
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            params = dict(kwargs)
+            secret_at = _SECRET_POSITIONAL.get(name)
+            for index, value in enumerate(args):
+                params[f"arg{index}"] = "***" if index == secret_at else value
+            started = time.monotonic()
+            try:
+                result = attr(*args, **kwargs)
+            except Exception as exc:
+                code = getattr(exc, "code", type(exc).__name__)
+                self._log.add(CallRecord(command, redact(command, params), str(code),
+                                         str(exc)[:200], time.monotonic() - started))
+                raise
+            self._log.add(CallRecord(command, redact(command, params), "ok",
+                                     summarise_result(result), time.monotonic() - started))
+            return result
+
+        return recorded
+
+
+class RecordingApi:
+    """A vendor API object whose ``server``/``send``/``recv`` calls leave a ``call_log``."""
+
+    def __init__(self, api: Any, *, maxlen: int = 50) -> None:
+        self._api = api
+        self.call_log = CallLog(maxlen=maxlen)
+        for name, prefix in (("server", ""), ("send", "send."), ("recv", "recv.")):
+            if hasattr(api, name):
+                setattr(self, name, _RecordingNamespace(getattr(api, name), prefix,
+                                                        self.call_log))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    def __enter__(self) -> RecordingApi:
+        self._api.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._api.__exit__(*exc_info)
+
+
+def calls_of(*apis: Any, label: bool = False) -> list[str]:
+    """The recent calls of each API object, oldest first (secrets already redacted).
+
+    With ``label`` each line is prefixed by the object's host:port.
+    """
+    lines: list[str] = []
+    for api in apis:
+        log = getattr(api, "call_log", None)
+        if log is None:
+            continue
+        prefix = f"[{getattr(api, 'host', '?')}:{getattr(api, 'port', '?')}] " if label else ""
+        lines.extend(prefix + line for line in log.lines())
+    return lines
+
+
+def open_session(choice: ClientChoice, address: HostPort, *, timeout: float,
+                 user: str | None = None, password: Secret | None = None,
+                 api_version: int | None = None) -> Any:
+    """Connect to ``address`` and authenticate when a user is given.
+
+    Raises:
+        TransportError: unreachable (the case becomes INCONCLUSIVE).
+        ServerError: the server refused (e.g. ``AuthenticationFailed`` for bad credentials).
+    """
+    api = choice.make_api(address, timeout=timeout, api_version=api_version)
+    api.connect()
+    if user is not None:
+        try:
+            api.server.auth(user, password.reveal() if password else "")
+        except JetStreamQAError:
+            api.disconnect()
+            raise
+    return api
+
+
+def shorten(value: Any, limit: int = 300) -> str:
+    """``repr`` of ``value`` cut to ``limit`` characters (evidence stays readable)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+

@@ -1,0 +1,115 @@
+"""Verdicts of conformance cases: a closed Enum and the one rule that assigns them.
+
+Theory of operation
+-------------------
+A case states one requirement at a level (:class:`Level`: MUST, SHOULD, or INFO for behaviour
+the vendor docs leave open). Running it yields an :class:`Outcome` (it held, it was broken, the
+environment failed, or it does not apply here). :func:`decide` maps (level, outcome, whether
+the case recorded an observation with ``js_info``) to exactly one :class:`Verdict`, following
+Autobahn/TTCN-3 and h2spec's strict mode:
+
+============== ============ ============ ============ ==============
+outcome        MUST         SHOULD       INFO         any level
+============== ============ ============ ============ ==============
+held           PASS         PASS         INFO         INFO if js_info was called
+broken         FAIL         NON_STRICT   INFO
+environment                                           INCONCLUSIVE
+not applicable                                        NOT_APPLICABLE
+============== ============ ============ ============ ==============
+
+:func:`is_blocking` says which verdicts make the run exit non-zero: FAIL always, NON_STRICT
+under ``--js-strict`` (strict promotes SHOULD to MUST), nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["LEGEND", "Level", "Outcome", "Verdict", "decide", "is_blocking", "worst"]
+
+
+class Verdict(enum.StrEnum):
+    """The closed set of verdicts a case can get (the value is the report label)."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NON_STRICT = "NON_STRICT"
+    INFO = "INFO"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+
+
+LEGEND: dict[Verdict, str] = {
+    Verdict.PASS: "The documented requirement holds.",
+    Verdict.FAIL: "A documented MUST is broken.",
+    Verdict.NON_STRICT: "A documented SHOULD is broken (fails the run only with --js-strict).",
+    Verdict.INFO: "Behaviour the vendor docs leave open: observed and recorded, never failed.",
+    Verdict.INCONCLUSIVE: "The environment failed mid-case (unreachable, timed out): no verdict "
+                          "on the server.",
+    Verdict.NOT_APPLICABLE: "The case cannot run in this environment (e.g. no root for "
+                            "packet capture, server not controlled by the suite).",
+}
+"""One sentence per verdict; every report prints this legend once."""
+
+_SEVERITY: dict[Verdict, int] = {
+    Verdict.FAIL: 5,
+    Verdict.NON_STRICT: 4,
+    Verdict.INCONCLUSIVE: 3,
+    Verdict.INFO: 2,
+    Verdict.PASS: 1,
+    Verdict.NOT_APPLICABLE: 0,
+}
+
+
+class Level(enum.StrEnum):
+    """Requirement level of a case (RFC 2119 words, as the vendor docs imply them)."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    INFO = "INFO"
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        """Parse ``MUST``, ``SHOULD``, ``MAY``, ``INFO`` or ``MAY/INFO`` (any case).
+
+        Raises:
+            ValueError: any other word (the message lists the accepted ones).
+        """
+        word = text.strip().upper()
+        if word in ("MAY", "INFO", "MAY/INFO"):
+            return cls.INFO
+        if word in ("MUST", "SHOULD"):
+            return cls(word)
+        raise ValueError(f"unknown level {text!r}; expected MUST, SHOULD or MAY/INFO")
+
+
+class Outcome(enum.Enum):
+    """What running a case produced, before levels are applied."""
+
+    HELD = "held"
+    BROKEN = "broken"
+    ENVIRONMENT = "environment"
+    NOT_APPLICABLE = "not applicable"
+
+
+def decide(level: Level, outcome: Outcome, *, info_recorded: bool = False) -> Verdict:
+    """Assign the verdict of one case (table in the module docstring)."""
+    if outcome is Outcome.ENVIRONMENT:
+        return Verdict.INCONCLUSIVE
+    if outcome is Outcome.NOT_APPLICABLE:
+        return Verdict.NOT_APPLICABLE
+    if level is Level.INFO:
+        return Verdict.INFO
+    if outcome is Outcome.HELD:
+        return Verdict.INFO if info_recorded else Verdict.PASS
+    return Verdict.FAIL if level is Level.MUST else Verdict.NON_STRICT
+
+
+def is_blocking(verdict: Verdict, *, strict: bool) -> bool:
+    """True when ``verdict`` makes the run exit non-zero (FAIL; NON_STRICT under strict)."""
+    return verdict is Verdict.FAIL or (strict and verdict is Verdict.NON_STRICT)
+
+
+def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict | None:
+    """The most severe verdict of several (for matrix cells), ``None`` for none."""
+    return max(verdicts, key=_SEVERITY.__getitem__) if verdicts else None
