@@ -1,0 +1,236 @@
+"""One load-test process's state, outside Locust: target, file sets, recorder, final report.
+
+The Locust adapter holds exactly one :class:`LoadSession` per process. Master (or the single
+local process) starts the target, merges worker deltas into :attr:`LoadSession.recorder`, and
+at the end cross-checks the run against the sender's own counters
+(``send.getTransfers``: ``bytesSent``, ``blocksSent``, ``blocksRetransmitted`` ... of exactly
+the transfers this run created), writes reports/load.json and evaluates the thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from jetstream_qa import __version__
+from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
+from jetstream_qa.loadrun.filesets import FileSet, load_recipe
+from jetstream_qa.loadrun.settings import LoadSettings
+from jetstream_qa.loadrun.target import Target, remote_target, start_embedded
+from jetstream_qa.loadstats import (
+    CheckResult,
+    LoadRecorder,
+    RunMetrics,
+    build_load_report,
+    evaluate_checks,
+)
+
+__all__ = ["COUNTER_FIELDS", "LoadSession", "sum_counters"]
+
+COUNTER_FIELDS: Final = ("bytesSent", "bytesRecv", "blocksSent", "blocksAcked",
+                         "blocksRetransmitted", "packetsSent", "packetsRecv", "totalBytes")
+
+
+def sum_counters(transfers: Iterable[Mapping[str, Any]], ids: set[str]) -> dict[str, Any]:
+    """Add up :data:`COUNTER_FIELDS` over the transfers whose id is in ``ids``; also count
+    them by status (``transfers``, ``complete``) and sum ``totalBytes`` of complete ones
+    (``completeBytes``)."""
+    out: dict[str, Any] = {name: 0 for name in COUNTER_FIELDS}
+    out.update(transfers=0, complete=0, completeBytes=0)
+    for item in transfers:
+        if str(item.get("transferId")) not in ids:
+            continue
+        out["transfers"] += 1
+        for name in COUNTER_FIELDS:
+            out[name] += int(item.get(name) or 0)
+        if item.get("status") == "complete":
+            out["complete"] += 1
+            out["completeBytes"] += int(item.get("totalBytes") or 0)
+    return out
+
+
+class LoadSession:
+    """Per-process state of a load test (see the module docstring)."""
+
+    def __init__(self, settings: LoadSettings) -> None:
+        self.settings = settings
+        self.recorder = LoadRecorder(window_s=settings.window_s)
+        self.client_kind = resolve_client_kind(settings.client)
+        self.target: Target | None = None
+        self.run_id = secrets.token_hex(4)
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.gevent_check: str | None = None
+        self.workers: set[str] = set()
+        """Ids of the workers whose reports were merged (master only)."""
+        self.stopped_workers: dict[str, float] = {}
+        """Master: worker id -> when it stopped, from its final report."""
+        self._stop_pair: Callable[[], None] | None = None
+        self._filesets: dict[str, FileSet] = {}
+        self._source_dir: Path | None = None
+        self._data_address: tuple[str, int, str | None] | None = None
+
+    # --- target -------------------------------------------------------------------------
+    def start_target(self) -> Target:
+        """Master/local: start the embedded pair (no ``--host``) or use the named servers."""
+        if self.target is None:
+            if self.settings.embedded:
+                self.target, self._stop_pair = start_embedded(self.settings)
+            else:
+                self.target = remote_target(self.settings)
+        return self.target
+
+    def adopt_target(self, data: Mapping[str, Any]) -> None:
+        """Worker: take the target (and run id) the master sent."""
+        self.target = Target.from_message(data["target"], password=self.settings.password)
+        self.run_id = str(data["runId"])
+
+    def target_message(self) -> dict[str, Any]:
+        """Master: what workers need to reach the target."""
+        assert self.target is not None
+        return {"target": self.target.to_message(include_password=self.target.embedded),
+                "runId": self.run_id}
+
+    def connect(self) -> Any:
+        """A connected, authenticated API object on the sender."""
+        if self.target is None:
+            raise JetStreamQAError("no load target yet (the master has not sent one)")
+        return connect_api(self.client_kind, self.target.sender.host, self.target.sender.port,
+                           timeout=self.settings.timeout, user=self.target.user,
+                           password=self.target.password)
+
+    def data_address(self, api: Any) -> tuple[str, int, str | None]:
+        """The receiver's UDP host, port and public key, as the sender must address it."""
+        if self._data_address is None:
+            assert self.target is not None
+            receiver = self.target.receiver
+            info = api.server.getServerInfo() if receiver == self.target.sender else \
+                _receiver_info(self, receiver.host, receiver.port)
+            port = self.target.data_port or int(info.get("receiver", {}).get("recvPort")
+                                                 or receiver.port)
+            self._data_address = (self.target.data_host or receiver.host, port,
+                                  info.get("publicKey"))
+        return self._data_address
+
+    # --- file sets ----------------------------------------------------------------------
+    def fileset(self, recipe: str) -> FileSet:
+        """The file set of ``recipe`` in this process, generated on first use."""
+        found = self._filesets.get(recipe)
+        if found is None:
+            found = FileSet.generate(load_recipe(recipe), self._sources(),
+                                     scale=self.settings.scale, seed=self.settings.seed)
+            self._filesets[recipe] = found
+        return found
+
+    def _sources(self) -> Path:
+        if self._source_dir is None:
+            base = (self.target.source_root if self.target else None) or \
+                self.settings.source_dir or tempfile.gettempdir()
+            self._source_dir = Path(base) / f"jsqa-src-{os.getpid()}-{secrets.token_hex(3)}"
+            self._source_dir.mkdir(parents=True)
+        return self._source_dir
+
+    def dest_path(self, user_index: int, seq: int) -> str:
+        """A fresh ``destinationPath`` for one transfer of one user."""
+        return f"{self.settings.dest_path}/{self.run_id}/p{os.getpid()}/u{user_index}/t{seq}"
+
+    # --- end of run ---------------------------------------------------------------------
+    def server_counters(self) -> dict[str, Any]:
+        """Summed sender counters of this run's transfers (``{"error": ...}`` if unreachable)."""
+        if not self.recorder.transfer_ids:
+            return {}
+        try:
+            api = self.connect()
+            try:
+                transfers = api.send.getTransfers()
+            finally:
+                api.disconnect()
+        except (JetStreamQAError, OSError) as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return sum_counters(transfers, self.recorder.transfer_ids)
+
+    def finish(self, *, locust_version: str, extra_env: Mapping[str, Any] | None = None,
+               extra_settings: Mapping[str, Any] | None = None
+               ) -> tuple[dict[str, Any], list[CheckResult]]:
+        """Build and write reports/load.json, evaluate the thresholds.
+
+        Returns:
+            The report and the check results (failed ones have ``passed`` False).
+        """
+        assert self.started is not None
+        ended = self.ended if self.ended is not None else self.started
+        counters = self.server_counters()
+        metrics = RunMetrics(self.recorder, started=self.started, ended=max(ended, self.started),
+                             server_counters=counters)
+        results = evaluate_checks(self.settings.checks, metrics)
+        report = build_load_report(
+            metrics, environment=self._environment(locust_version, extra_env or {}),
+            settings={**self.settings.public(), **(extra_settings or {})},
+            checks=[r.to_dict() for r in results])
+        path = Path(self.settings.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return report, results
+
+    def _environment(self, locust_version: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+        env: dict[str, Any] = {"toolkitVersion": __version__, "python": platform.python_version(),
+                               "locust": locust_version, "clientKind": self.client_kind,
+                               "clientGevent": self.gevent_check, "runId": self.run_id,
+                               "hostName": platform.node()}
+        if self.target is not None:
+            env.update(self.target.public())
+            env.update(_server_fingerprint(self))
+        if self._data_address is not None:  # as resolved by this process's users
+            env["data"] = f"{self._data_address[0]}:{self._data_address[1]}"
+        env.update(extra)
+        return env
+
+    def close(self) -> None:
+        """Remove generated files (kept with ``--js-keep``) and stop the embedded pair (safe to
+        call twice)."""
+        if self.settings.keep:
+            self._filesets.clear()
+            self._source_dir = None
+        for fileset in self._filesets.values():
+            fileset.remove()
+        self._filesets.clear()
+        if self._source_dir is not None:
+            shutil.rmtree(self._source_dir, ignore_errors=True)
+            self._source_dir = None
+        stop, self._stop_pair = self._stop_pair, None
+        if stop is not None:
+            stop()
+
+
+def _receiver_info(session: LoadSession, host: str, port: int) -> dict[str, Any]:
+    from jetstream_qa.client import JetStream  # getServerInfo needs no login
+
+    api = JetStream().api(host, port, timeout=session.settings.timeout).connect()
+    try:
+        return dict(api.server.getServerInfo())
+    finally:
+        api.disconnect()
+
+
+def _server_fingerprint(session: LoadSession) -> dict[str, Any]:
+    try:
+        api = session.connect()
+        try:
+            info = api.server.getServerInfo()
+        finally:
+            api.disconnect()
+    except (JetStreamQAError, OSError) as exc:
+        return {"serverError": f"{type(exc).__name__}: {exc}"}
+    return {"serverVersion": info.get("version"), "apiVersion": info.get("apiVersion"),
+            "serverId": info.get("serverId"), "revision": info.get("revision"),
+            "minCipher": info.get("minCipher"), "host": info.get("hostName")}

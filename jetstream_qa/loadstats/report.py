@@ -1,0 +1,160 @@
+"""reports/load.json: the merged recorder turned into the shared report shape.
+
+Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
+
+    {"schema", "environment", "settings", "startedAt", "endedAt",
+     "goodput": {"totalBytes", "elapsedS", "meanBytesPerSecond", "series": [...],
+                 "byScenario": {name: {"totalBytes", "meanBytesPerSecond"}}},
+     "transfers": {"count", "failures", "cancelledAtStop",
+                   "throughputBytesPerSecond": {p50, p90, p95, p99, min, max}},
+     "latency": {"<type> <name>": {count, failures, p50, p90, p95, p99, max, series}},
+     "errors": [{name, error, occurrences}], "serverCounters": {...}, "checks": [...]}
+
+Latencies are milliseconds, unrounded (the recorder's own histograms, not Locust's rounded
+ones). ``goodput.meanBytesPerSecond`` is ``totalBytes / elapsedS`` where ``elapsedS`` is
+``endedAt - startedAt``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any, Final
+
+from jetstream_qa.loadstats.histogram import Histogram
+from jetstream_qa.loadstats.recorder import LoadRecorder
+
+__all__ = ["REPORT_SCHEMA", "RunMetrics", "build_load_report", "iso"]
+
+REPORT_SCHEMA: Final = "jetstream-qa/load/1"
+_PS: Final = (50, 90, 95, 99)
+
+
+def iso(epoch_s: float) -> str:
+    """ISO 8601 UTC with microseconds, e.g. ``2026-11-27T07:00:00.123456+00:00``."""
+    return _dt.datetime.fromtimestamp(epoch_s, tz=_dt.UTC).isoformat(timespec="microseconds")
+
+
+class RunMetrics:
+    """The metrics thresholds read (:class:`~.thresholds.MetricSource`), over a recorder.
+
+    Args:
+        recorder: the merged recorder of the run.
+        started, ended: keyword-only; epoch seconds of the run's start and end.
+        server_counters: keyword-only; summed counters of the run's transfers (may be empty).
+    """
+
+    def __init__(self, recorder: LoadRecorder, *, started: float, ended: float,
+                 server_counters: Mapping[str, Any] | None = None) -> None:
+        if ended < started:
+            raise ValueError(f"run ends ({ended}) before it starts ({started})")
+        self.recorder = recorder
+        self.started, self.ended = started, ended
+        self.server_counters = dict(server_counters or {})
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from start to end."""
+        return self.ended - self.started
+
+    def scenario_bytes(self) -> dict[str, float]:
+        """Bytes delivered per scenario over the whole run."""
+        totals: dict[str, float] = {}
+        for row in self.recorder.goodput.to_dict()["bins"]:
+            for scenario, amount in row[1].items():
+                totals[scenario] = totals.get(scenario, 0.0) + amount
+        return totals
+
+    def goodput(self, scenario: str | None) -> float | None:
+        """Mean bytes/s delivered (one scenario or all); None before any time elapsed."""
+        if self.elapsed <= 0:
+            return None
+        if scenario is None:
+            return self.recorder.delivered_bytes / self.elapsed
+        total = self.scenario_bytes().get(scenario)
+        return None if total is None else total / self.elapsed
+
+    def latency(self, key: str, stat: str) -> float | None:
+        """``stat`` (``pNN``, ``avg``, ``min``, ``max``) of ``key``'s response times, ms."""
+        stats = self.recorder.requests.get(key)
+        if stats is None or stats.count == 0:
+            return None
+        hist = stats.latency
+        if stat == "avg":
+            return hist.mean
+        if stat in ("min", "max"):
+            return float(getattr(hist, stat))
+        return hist.percentile(float(stat[1:]))
+
+    def count(self, key: str) -> int:
+        """Events of ``key`` (0 when never seen)."""
+        stats = self.recorder.requests.get(key)
+        return 0 if stats is None else stats.count
+
+    def fail_ratio(self, key: str | None) -> float | None:
+        """Failed / all events of ``key`` (or of every kind); None without events."""
+        if key is None:
+            total, failed = self.recorder.request_count, self.recorder.failure_count
+        else:
+            stats = self.recorder.requests.get(key)
+            total, failed = (0, 0) if stats is None else (stats.count, stats.failures)
+        return failed / total if total else None
+
+    def throughput_percentile(self, p: float) -> float | None:
+        """Per-transfer throughput percentile, bytes/s."""
+        return self.recorder.throughput.percentile(p)
+
+    def retransmit_ratio(self) -> float | None:
+        """Server-side ``blocksRetransmitted / blocksSent`` of the run's transfers."""
+        sent = self.server_counters.get("blocksSent")
+        if not sent:
+            return None
+        return float(self.server_counters.get("blocksRetransmitted", 0)) / float(sent)
+
+
+def _summary(hist: Histogram) -> dict[str, float | None]:
+    out = hist.percentiles(_PS)
+    out["min"] = hist.min if hist.count else None
+    out["max"] = hist.max if hist.count else None
+    return out
+
+
+def build_load_report(metrics: RunMetrics, *, environment: Mapping[str, Any],
+                      settings: Mapping[str, Any], checks: list[dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """The reports/load.json document (see the module docstring for the shape)."""
+    rec = metrics.recorder
+    elapsed = metrics.elapsed
+    latency = {}
+    for key, stats in sorted(rec.requests.items()):
+        entry: dict[str, Any] = {"count": stats.count, "failures": stats.failures}
+        entry.update(stats.latency.percentiles(_PS))
+        entry["max"] = stats.latency.max
+        entry["mean"] = stats.latency.mean
+        entry["exact"] = stats.latency.exact
+        entry["series"] = rec.latency_series[key].rows(t0=metrics.started)
+        latency[key] = entry
+    return {
+        "schema": REPORT_SCHEMA,
+        "environment": dict(environment),
+        "settings": dict(settings),
+        "startedAt": iso(metrics.started),
+        "endedAt": iso(metrics.ended),
+        "goodput": {
+            "totalBytes": rec.delivered_bytes,
+            "elapsedS": elapsed,
+            "meanBytesPerSecond": metrics.goodput(None),
+            "series": rec.goodput.rows(t0=metrics.started, t1=metrics.ended),
+            "byScenario": {name: {"totalBytes": total,
+                                  "meanBytesPerSecond": total / elapsed if elapsed else None}
+                           for name, total in sorted(metrics.scenario_bytes().items())},
+        },
+        "transfers": {"count": rec.transfers, "failures": rec.transfer_failures,
+                      "cancelledAtStop": rec.cancelled_at_stop,
+                      "throughputBytesPerSecond": _summary(rec.throughput)},
+        "latency": latency,
+        "errors": [{"name": key, "error": error, "occurrences": n}
+                   for (key, error), n in sorted(rec.errors.items(), key=lambda kv: -kv[1])],
+        "serverCounters": dict(metrics.server_counters),
+        "checks": list(checks),
+    }

@@ -1,0 +1,97 @@
+"""JetStream load scenarios for Locust (``locust -f load/locustfile.py``).
+
+Users (pick some by class name on the command line, default: all, by weight):
+
+- ``SmallFilesUser``   many small files (fixtures/load/small-files.json, 4 KiB-1 MiB),
+                       ``--js-batch`` files per transfer, back to back
+- ``LargeFilesUser``   few large files (fixtures/load/large-files.json, 256 MiB-1 GiB;
+                       ``--js-scale 0.01`` shrinks them for CI), one per transfer
+- ``MixedUser``        small batches and large files, 4:1
+- ``MemoryUser``       memory-to-memory: TRANSFER_FLAG_NONE (nothing read, nothing written)
+- ``ApiStormUser``     getServerInfo / send.getTransfers at ``--js-api-rate`` calls/s per
+                       user (open model: constant_throughput pacing)
+
+No ``--host``: the embedded reference pair starts (and stops with Locust). Shapes:
+``--js-shape step|spike|soak``. Thresholds: ``--js-check 'goodput >= 200MiB/s'``. The
+``--js-*`` options are listed in ``jetstream_qa/loadrun/settings.py`` (``add_arguments``) and
+in the README (Locust's ``--help`` prints before it loads a locustfile).
+"""
+
+from __future__ import annotations
+
+from locust import between, task
+
+from jetstream_qa.constants import TRANSFER_FLAG_NONE
+from jetstream_qa.locust_user import JetStreamUser, api_rate_pacing, install
+
+install()
+
+
+class SmallFilesUser(JetStreamUser):
+    """Batches of small files: per-file and API overhead dominate."""
+
+    scenario = "small-files"
+    weight = 3
+    wait_time = between(0.0, 0.1)
+
+    @task
+    def send_small_batch(self) -> None:
+        files = self.fileset("small-files")
+        self.transfer(self.random.sample(files, k=min(self.settings.batch, len(files))))
+
+
+class LargeFilesUser(JetStreamUser):
+    """One large file per transfer: throughput dominates."""
+
+    scenario = "large-files"
+    weight = 1
+    wait_time = between(0.0, 0.1)
+
+    @task
+    def send_large_file(self) -> None:
+        self.transfer([self.random.choice(self.fileset("large-files"))])
+
+
+class MixedUser(JetStreamUser):
+    """Small batches and large files from the same user, 4:1."""
+
+    scenario = "mixed"
+    weight = 1
+    wait_time = between(0.0, 0.1)
+
+    @task(4)
+    def send_small_batch(self) -> None:
+        files = self.fileset("small-files")
+        self.transfer(self.random.sample(files, k=min(self.settings.batch, len(files))))
+
+    @task(1)
+    def send_large_file(self) -> None:
+        self.transfer([self.random.choice(self.fileset("large-files"))])
+
+
+class MemoryUser(JetStreamUser):
+    """Memory-to-memory: the network path alone (TRANSFER_FLAG_NONE)."""
+
+    scenario = "memory"
+    weight = 1
+    wait_time = between(0.0, 0.1)
+
+    @task
+    def send_from_memory(self) -> None:
+        self.transfer([self.random.choice(self.fileset("large-files"))],
+                      flags=TRANSFER_FLAG_NONE)
+
+
+class ApiStormUser(JetStreamUser):
+    """Control-plane load at a paced, open-model rate."""
+
+    weight = 2
+    wait_time = api_rate_pacing()
+
+    @task(3)
+    def server_info(self) -> None:
+        self.call("getServerInfo")
+
+    @task(1)
+    def list_transfers(self) -> None:
+        self.call("send.getTransfers")

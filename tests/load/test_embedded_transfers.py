@@ -1,0 +1,79 @@
+"""Transfers through the embedded pair: byte-exact delivery, goodput equal to what the
+destination really received, cross-checked against the sender's own counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from load_helpers import load_report, locust_json_counts
+
+_DELIVERED = re.compile(r"^(small|large)-files-\d{5}\.bin$")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _seconds(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso).timestamp()
+
+
+def test_embedded_pair_transfers_byte_exact_with_exact_goodput(run_locust, tmp_path: Path
+                                                               ) -> None:
+    # --stop-timeout: running transfers finish at the end instead of being cancelled, so the
+    # destination holds exactly the completed transfers' files
+    proc = run_locust(["--headless", "-u", "8", "-r", "4", "-t", "20s", "--js-scale", "0.01",
+                       "--stop-timeout", "30", "--js-keep", "--js-report", "reports/load.json",
+                       "--csv", "out", "--html", "out.html", "--json-file", "locust",
+                       "--js-check", "fail_ratio < 0.05",
+                       "SmallFilesUser", "LargeFilesUser", "MixedUser", "ApiStormUser"],
+                      timeout=150)
+    report_path = tmp_path / "reports/load.json"
+    assert report_path.is_file(), proc.stderr[-3000:]
+    report = load_report(report_path)
+    pair_root = Path(report["environment"]["pairRoot"])
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        for name in ("out_stats.csv", "out.html", "locust.json"):
+            assert (tmp_path / name).is_file(), name
+        _check_delivery(report, pair_root)
+        ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
+        assert ours == locust_json_counts(tmp_path / "locust.json")
+    finally:
+        shutil.rmtree(pair_root, ignore_errors=True)
+
+
+def _check_delivery(report: dict, pair_root: Path) -> None:
+    dest_root = pair_root / "receiver" / "storage" / "jsqa-load" / report["environment"]["runId"]
+    delivered = [p for p in dest_root.rglob("*") if p.is_file() and _DELIVERED.match(p.name)]
+    assert delivered, f"nothing delivered under {dest_root}"
+    delivered_bytes = sum(p.stat().st_size for p in delivered)
+
+    goodput = report["goodput"]
+    assert goodput["totalBytes"] == delivered_bytes, (report["transfers"], report["errors"])
+    elapsed = _seconds(report["endedAt"]) - _seconds(report["startedAt"])
+    assert abs(goodput["meanBytesPerSecond"] - delivered_bytes / elapsed) \
+        <= 0.02 * delivered_bytes / elapsed
+    assert abs(sum(r["bytesPerSecond"] for r in goodput["series"]) - delivered_bytes) \
+        <= 0.02 * delivered_bytes  # 1 s windows
+    assert set(goodput["byScenario"]) <= {"small-files", "large-files", "mixed"}
+
+    counters = report["serverCounters"]
+    detail = {"counters": counters, "transfers": report["transfers"],
+              "errors": report["errors"]}
+    assert counters["completeBytes"] == delivered_bytes, detail
+    assert counters["bytesSent"] >= delivered_bytes
+    assert counters["complete"] == \
+        report["transfers"]["count"] - report["transfers"]["failures"], detail
+    assert counters["transfers"] == counters["complete"], detail  # none cancelled or failed
+    assert report["transfers"]["cancelledAtStop"] == 0, detail
+
+    sources = {p.name: p for p in (pair_root / "sources").rglob("*.bin")}
+    for path in sorted(delivered)[:: max(1, len(delivered) // 25)]:  # ~25 spot checks
+        assert _sha256(path) == _sha256(sources[path.name]), path
+    assert report["transfers"]["throughputBytesPerSecond"]["p50"] > 0
+    assert report["latency"]["TRANSFER small-files"]["exact"] is True
