@@ -34,6 +34,7 @@ from jetstream_qa.errors import (
     ApiVersionMismatch,
     ConfigurationError,
     JetStreamQAError,
+    ServerError,
     TransportError,
 )
 
@@ -133,11 +134,42 @@ class ServerConstants:
 def target_context(settings: Settings, tmp_path_factory: Any) -> Iterator[Target]:
     """Yield the given target, or start the embedded pair for the block and stop it after."""
     if not settings.embedded:
-        yield target_from_settings(settings)
+        target = target_from_settings(settings)
+        if target.receiver_data is None:
+            target = _with_discovered_data_address(target, settings)
+        yield target
         return
     from jetstream_qa.conformance_core.embedded_target import embedded_target
     with embedded_target(tmp_path_factory.mktemp("jsqa-embedded")) as target:
         yield target
+
+
+def _with_discovered_data_address(target: Target, settings: Settings) -> Target:
+    """Learn the receiver's UDP port from ``getServerInfo()['receiver']['recvPort']``.
+
+    The reference server publishes it; where a server does not (or cannot be reached now),
+    the target keeps the vendor default: the receiver's host at its API port number, and
+    ``--js-receiver-data`` remains the way to say otherwise.
+    """
+    import dataclasses
+
+    creds = target.user
+    try:
+        api = open_session(choose_client(settings.client), target.receiver,
+                           timeout=settings.timeout, user=creds.user if creds else None,
+                           password=creds.password if creds else None)
+    except (TransportError, ServerError):
+        return target
+    try:
+        receiver = api.server.getServerInfo().get("receiver")
+    except (TransportError, ServerError):
+        return target
+    finally:
+        api.disconnect()
+    port = receiver.get("recvPort") if isinstance(receiver, dict) else None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        return target
+    return dataclasses.replace(target, receiver_data=HostPort(target.receiver.host, port))
 
 
 def probe(target: Target, choice: ClientChoice, settings: Settings) -> Environment:

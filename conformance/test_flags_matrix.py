@@ -1,0 +1,110 @@
+"""Flag matrix: every transfer-flag set x overwrite mode x min cipher x symlink mode, against
+every destination pre-state, judged file by file by the oracle (``jetstream_qa.semantics``).
+
+Vendor pages: ``jetstream.constants`` of 2.9.2 (``jetstream-api/2.9.2/api/python/
+jetstream.constants.html``, restated in ``shared/jetstream-docs/constants-2.9.2.md``) for the
+flags, overwrite modes, min ciphers and symlink modes; the Manifest Files structure page
+(``jetstream-api/2.9.2/api/structures/manifest-files.html``) for ``modificationTime``.
+
+``--js-profile quick`` runs a pairwise covering array (every pair of values of any two
+coordinates, :func:`jetstream_qa.matrix.quick_plan`); ``full`` runs the whole product
+(3,584 cases). Cases are judged one by one, but transfers are batched: one transfer per
+(flags, overwrite, cipher, symlink) group carries one pair of files per pre-state
+(``conformance/matrix_support.py``). Behaviour ``docs/semantics.md`` marks *ours* is INFO on
+mismatch, never FAIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+
+import pytest
+from matrix_support import ISOLATED, MatrixRun
+
+from jetstream_qa import expect, matrix
+from jetstream_qa.conformance_core.fixtures_impl import make_scratch
+from jetstream_qa.conformance_core.targets import open_session
+from jetstream_qa.pytest_plugin import SETTINGS
+
+S11 = "jetstream-api/2.9.2/api/python/jetstream.constants.html"
+S7 = "jetstream-api/2.9.2/api/structures/manifest-files.html"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One case per matrix point of the run's profile, carrying its coordinates."""
+    if "matrix_case" not in metafunc.fixturenames:
+        return
+    cases = matrix.plan(metafunc.config.stash[SETTINGS].profile)
+    # One xdist group: under ``--dist loadgroup`` one worker runs every batch once.
+    group = pytest.mark.xdist_group("jetstream-flags-matrix")
+    metafunc.parametrize("matrix_case", [
+        pytest.param(c, id=c.slug, marks=(pytest.mark.js_matrix(**c.coordinates()), group))
+        for c in cases])
+
+
+def _selected_cases(session: pytest.Session) -> list[matrix.MatrixCase]:
+    out = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("matrix_case") if callspec else None
+        if isinstance(case, matrix.MatrixCase):
+            out.append(case)
+    return out
+
+
+def _login(target, choice, settings, side):
+    creds = target.user
+    return open_session(choice, getattr(target, side), timeout=settings.timeout,
+                        user=creds.user if creds else None,
+                        password=creds.password if creds else None)
+
+
+@pytest.fixture(scope="module")
+def matrix_run(request, js_target, js_client, js_constants, js_session_settings):
+    """Runs every selected case's batch once (a transfer per group) and keeps the results."""
+    target, settings = js_target, js_session_settings
+    scratch = make_scratch(target, "flags-matrix")
+    source, dest = scratch.require_source(), scratch.require_dest()
+    api = _login(target, js_client, settings, "sender")
+    receiver = _login(target, js_client, settings, "receiver")
+    try:
+        ciphers = (int(api.server.getServerInfo().get("minCipher") or 0),
+                   int(receiver.server.getServerInfo().get("minCipher") or 0))
+        receiver.disconnect()
+        data = target.data_address
+        run = MatrixRun(api=api, constants=js_constants, data_address=(data.host, data.port),
+                        source_dir=source, source_server=scratch.source_server,
+                        dest_local=dest, dest_path=scratch.dest_path, ciphers=ciphers,
+                        timeout=max(settings.timeout, 30.0))
+        run.stage_sources()
+        run.run(matrix.batches(_selected_cases(request.session), isolate=ISOLATED))
+        yield run
+    finally:
+        with contextlib.suppress(Exception):
+            api.disconnect()
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@pytest.mark.js_case("flags/matrix/{matrix_case.slug}", level="MUST", source=f"{S11}; {S7}")
+def test_flag_matrix(matrix_case, matrix_run, js_info, js_not_applicable):
+    """A transfer with these flags, overwrite mode, min cipher and symlink mode leaves each
+    destination entry as the oracle predicts for its pre-state (content, size, mtime,
+    .jetbak, partfile, skipped or not written).
+
+    S11: READ/WRITE/NONE decide reading and writing, WRITE_MTIME sets the source mtime,
+    WRITE_ONLY_NEWER skips a newer copy, the overwrite modes decide in place / partfile /
+    .jetbak, the symlink modes follow or ignore links; the cipher changes nothing on disk.
+    """
+    verdict = matrix_run.judge(matrix_case)
+    if verdict.not_applicable:
+        js_not_applicable(verdict.not_applicable)
+    for note in verdict.ours:
+        js_info(note)
+    if verdict.documented:
+        raise expect.CaseFailure(
+            f"{matrix_case.slug}: each entry ends as the oracle predicts",
+            verdict.expected,
+            "; ".join(str(m) for m in verdict.documented) + " | observed: " + verdict.actual,
+            calls=verdict.calls)
