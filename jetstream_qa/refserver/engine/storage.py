@@ -21,6 +21,13 @@ without truncation. An in-place write changes its target, so before the first in
 the receiver writes ``NAME.jetplan`` (JSON: the entry and the pre-state it saw); a resumed
 begin() decides from that recorded pre-state; finish() removes it. OURS, ``docs/semantics.md``.
 
+Fault injection (``jetstream_qa.refserver.faults``; ``faults=`` of :class:`ReceiveStorage`):
+the storage faults are asked in two places only. :func:`_fault_inputs` distorts what the
+oracle is asked (never-overwrites, only-newer-inverted, same-size-overwrites-any) and
+:meth:`ReceiveStorage.begin` lets '..' climb out of the root (write-outside-root); the
+finishing step skips the mtime, the ``.jetbak`` or the kept partfile (ignore-write-mtime,
+mtime-off-by-one, no-jetbak, no-partfile). With no fault each check is a set lookup.
+
 Known debt: the symlink checks run at begin() and again (``realpath`` of the parent) when a
 file is opened, and targets open with ``O_NOFOLLOW``; a link swapped in between those checks
 and ``makedirs`` could still redirect a directory creation (no ``openat`` walk).
@@ -34,11 +41,12 @@ import os
 import stat
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from jetstream_qa.constants import MinCipher, OverwriteMode, SymlinkMode
+from jetstream_qa.constants import MinCipher, OverwriteMode, SymlinkMode, TransferFlag
 from jetstream_qa.errors import InvalidArgument, UsageError
+from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.semantics import (
     PLANFILE_SUFFIX,
     DestPreState,
@@ -62,6 +70,7 @@ MAX_PATH_BYTES = 4000
 FILE_MODE = {True: 0o755, False: 0o644}
 """OURS: written files get rwxr-xr-x when ``executable`` else rw-r--r-- (no umask)."""
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_NO_FAULTS = FaultSet()
 
 
 def _parts(path: str, what: str, *, allow_empty: bool) -> tuple[str, ...]:
@@ -109,13 +118,17 @@ class _Entry:
 class ReceiveStorage:
     """The file-system side of a receiving server, rooted at its sandbox ``root``."""
 
-    def __init__(self, root: Path, *, max_open: int = 64) -> None:
-        """Args: root: the sandbox (created if missing); max_open: descriptor budget (>= 1)."""
+    def __init__(self, root: Path, *, max_open: int = 64,
+                 faults: FaultSet | frozenset[str] = _NO_FAULTS) -> None:
+        """Args: root: the sandbox (created if missing); max_open: descriptor budget (>= 1);
+        faults: deliberate defects to switch on (self-tests of the suites only), a FaultSet
+        or fault names. Raises ConfigurationError for an unknown fault name."""
         if max_open < 1:
             raise UsageError(f"max_open must be >= 1, not {max_open}")
         Path(root).mkdir(parents=True, exist_ok=True)
         self.root = os.path.realpath(root)
         self.max_open = max_open
+        self.faults = faults if isinstance(faults, FaultSet) else FaultSet(faults)
 
     def begin(self, entries: Sequence[SourceEntry], *, destination_path: str | None,
               flags: int, overwrite_mode: int, resume: bool = False) -> ReceivePlan:
@@ -130,8 +143,11 @@ class ReceiveStorage:
             raise InvalidArgument(
                 f"invalid transfer flags {flags!r} or overwrite mode {overwrite_mode!r}",
                 details={"flags": repr(flags), "overwriteMode": repr(overwrite_mode)})
+        root = self.root
+        if self.faults.active("write-outside-root"):  # fault: '..' climbs, is not refused
+            root, destination_path = _climb(root, destination_path or ""), ""
         base = _parts(destination_path or "", "destinationPath", allow_empty=True)
-        checker = _PathChecker(self.root)
+        checker = _PathChecker(root)
         seen: set[tuple[str, ...]] = set()
         located: list[tuple[SourceEntry, str, DestPreState, str | None]] = []
         for entry in entries:
@@ -144,19 +160,44 @@ class ReceiveStorage:
                                       details={"destPath": entry.dest_path})
             seen.add(parts)
             pre, problem = checker.pre_state(parts)
-            located.append((entry, os.path.join(self.root, *parts), pre, problem))
+            located.append((entry, os.path.join(root, *parts), pre, problem))
         states = []
         for entry, target, pre, problem in located:
             if resume:
                 pre = _recorded_pre(target, entry, flags, overwrite_mode) or pre
-            outcome = expected_outcome(flags=flags, overwrite_mode=overwrite_mode,
+            asked_pre, asked_mode = _fault_inputs(self.faults, entry, pre, flags,
+                                                  overwrite_mode)
+            outcome = expected_outcome(flags=flags, overwrite_mode=asked_mode,
                                        cipher=MinCipher.NONE, symlink_mode=SymlinkMode.FOLLOW,
-                                       source=entry, pre=pre)
+                                       source=entry, pre=asked_pre)
             if outcome.result is not FileResult.WRITTEN:
                 problem = None  # nothing will be written there: the parent does not matter
             states.append(_Entry(entry, target, outcome, pre, error=problem))
-        return ReceivePlan(self.root, states, flags=flags, overwrite_mode=overwrite_mode,
-                           resume=resume, max_open=self.max_open)
+        return ReceivePlan(root, states, flags=flags, overwrite_mode=overwrite_mode,
+                           resume=resume, max_open=self.max_open, faults=self.faults)
+
+
+def _climb(root: str, destination_path: str) -> str:
+    """Fault write-outside-root: ``root/destination_path`` with '..' resolved, not refused."""
+    return os.path.normpath(os.path.join(root, destination_path.lstrip("/")))
+
+
+def _fault_inputs(faults: FaultSet, entry: SourceEntry, pre: DestPreState, flags: int,
+                  mode: int) -> tuple[DestPreState, int]:
+    """What a faulty receiver asks the oracle: (pre-state, overwrite mode); unchanged when
+    no fault is on (``jetstream_qa.refserver.faults``)."""
+    if not faults:
+        return pre, mode
+    if faults.active("never-overwrites") and mode == OverwriteMode.NEVER:
+        mode = OverwriteMode.ALWAYS  # fault: OVERWRITE_NEVER replaces the existing file
+    if pre.kind is PreKind.FILE:
+        if faults.active("only-newer-inverted") and flags & TransferFlag.WRITE_ONLY_NEWER:
+            # fault: an older copy looks newer and a newer one older (mirrored mtime)
+            pre = replace(pre, mtime_us=2 * entry.mtime_us - pre.mtime_us)
+        if faults.active("same-size-overwrites-any") \
+                and mode == OverwriteMode.IN_PLACE_SAME_SIZE:
+            pre = replace(pre, size=entry.size)  # fault: any size counts as the same size
+    return pre, mode
 
 
 class _PathChecker:
@@ -236,8 +277,9 @@ class ReceivePlan:
     """One transfer's writes; created by :meth:`ReceiveStorage.begin`."""
 
     def __init__(self, root: str, states: list[_Entry], *, flags: int, overwrite_mode: int,
-                 resume: bool, max_open: int) -> None:
+                 resume: bool, max_open: int, faults: FaultSet = _NO_FAULTS) -> None:
         self.root = root
+        self._faults = faults
         self._states = states
         self.entries: tuple[SourceEntry, ...] = tuple(s.entry for s in states)
         self.outcomes: tuple[Outcome, ...] = tuple(s.outcome for s in states)
@@ -396,7 +438,11 @@ class ReceivePlan:
             self._fds.pop(index)
         mode = FILE_MODE[state.entry.executable]
         ns = state.entry.mtime_us * 1000
+        if self._faults.active("mtime-off-by-one"):
+            ns += 1_000_000_000  # fault: WRITE_MTIME sets the mtime one second late
         times = {"ns": (ns, ns)} if self._written_mtime(state) is MtimeRule.SOURCE else {}
+        if self._faults.active("ignore-write-mtime"):
+            times = {}  # fault: WRITE_MTIME leaves the time of writing
         if fd is not None:
             try:
                 os.fchmod(fd, mode)
@@ -412,9 +458,12 @@ class ReceivePlan:
         if method is WriteMethod.IN_PLACE:
             _unlink_quietly(state.target + PLANFILE_SUFFIX)
         elif method is WriteMethod.PARTFILE_RENAME:
-            if state.outcome.jetbak is not None and os.path.lexists(state.target):
+            if state.outcome.jetbak is not None and os.path.lexists(state.target) \
+                    and not self._faults.active("no-jetbak"):  # fault: no backup kept
                 os.replace(state.target, jetbak_name(state.target))
             os.replace(state.write_path, state.target)
+        elif method is WriteMethod.PARTFILE_KEPT and self._faults.active("no-partfile"):
+            os.unlink(state.write_path)  # fault: OVERWRITE_NEVER removes its partfile
 
     @staticmethod
     def _written_mtime(state: _Entry) -> MtimeRule:

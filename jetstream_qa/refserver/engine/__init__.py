@@ -1,0 +1,210 @@
+"""The data-plane engine of the reference server (``docs/protocol.md`` section 5).
+
+``Engine(config=, state=, events=, keys=)`` is what the control plane drives (contract in
+``refserver/app.py``): a receiver thread on the UDP receive port and one sender thread per
+destination. Everything that touches records runs on the event loop: status changes caused
+by the threads are posted there with ``call_soon_threadsafe``; counters are plain attribute
+writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from jetstream_qa.refserver.engine.io_adapters import FileCheckpoints, StorageSinks
+from jetstream_qa.refserver.engine.receiver import ReceiverThread, open_receive_socket
+from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
+from jetstream_qa.refserver.engine.sender import DestinationWorker, WorkerContext
+from jetstream_qa.refserver.engine.sender_core import Timing
+from jetstream_qa.refserver.state import (
+    TransferEvent,
+    TransferRecord,
+    TransferStatus,
+    TransitionError,
+)
+from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM, NETWORK_MAX_DATAGRAM
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("jetstream_qa.refserver.engine")
+MAX_DATAGRAM_ENV = "JETSTREAM_QA_MAX_DATAGRAM"
+OPEN_GIVE_UP_ENV = "JETSTREAM_QA_OPEN_GIVE_UP"
+
+
+def _max_datagram(host: str) -> int:
+    """Datagram payload size: large on loopback, Ethernet-sized otherwise (env override)."""
+    text = os.environ.get(MAX_DATAGRAM_ENV)
+    if text:
+        return max(576, min(65507, int(text)))
+    loopback = host.startswith("127.") or host in ("::1", "localhost")
+    return DEFAULT_MAX_DATAGRAM if loopback else NETWORK_MAX_DATAGRAM
+
+
+class Engine:
+    """Receiver + per-destination senders; see the module docstring."""
+
+    def __init__(self, *, config: Any, state: Any, events: Any, keys: Any) -> None:
+        self.config, self.state, self.events, self.keys = config, state, events, keys
+        self.max_datagram = _max_datagram(config.recv_host)
+        give_up = float(os.environ.get(OPEN_GIVE_UP_ENV, "60"))
+        self.timing = Timing(open_give_up=give_up)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._receiver: ReceiverThread | None = None
+        self._workers: dict[str, DestinationWorker] = {}
+        self._ctx: WorkerContext | None = None
+        self._started_wall = time.time()
+        self._started_mono = time.monotonic()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind the receive port and start the receiver thread. Raises OSError on bind."""
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        faults = frozenset(cfg.faults)
+        sock = open_receive_socket(cfg.recv_host, cfg.recv_port)
+        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        # rcvbuf as reported (twice the request) / per-datagram accounting (~payload + 1 KiB)
+        window = max(8, min(1024, rcvbuf // (self.max_datagram * 5 // 4)))
+        core = ReceiverEndpoint(
+            static_key=self.keys.private_key, server_uid=self.state.server_uid or "unknown",
+            server_id=self.state.server_id or "unknown", min_cipher=int(cfg.min_cipher),
+            sinks=StorageSinks(cfg.storage_root, faults=faults),
+            checkpoints=FileCheckpoints(cfg.state_dir / "checkpoints"), window=window,
+            max_datagram=self.max_datagram, faults=faults)
+        self._receiver = ReceiverThread(core, sock)
+        self._receiver.start()
+        self._ctx = WorkerContext(state=self.state, static_key=self.keys.private_key,
+                                  min_cipher=int(cfg.min_cipher), faults=faults,
+                                  post=self._post, max_datagram=self.max_datagram,
+                                  timing=self.timing)
+
+    async def stop(self) -> None:
+        """Stop every thread (bounded waits) and close the sockets."""
+        threads: list[Any] = list(self._workers.values())
+        for worker in self._workers.values():
+            worker.stop()
+        if self._receiver is not None:
+            self._receiver.stop()
+            threads.append(self._receiver)
+
+        def join() -> None:
+            deadline = time.monotonic() + 5.0
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+
+        await asyncio.to_thread(join)
+        self._workers.clear()
+
+    # --- transfers --------------------------------------------------------------------------
+    def submit(self, record: TransferRecord) -> None:
+        """Queue a pending transfer on its destination's sender thread."""
+        if self._ctx is None:
+            raise RuntimeError("engine not started")
+        worker = self._workers.get(record.destination_id)
+        if worker is None or not worker.is_alive():
+            worker = DestinationWorker(self._ctx, record.destination_id)
+            self._workers[record.destination_id] = worker
+            worker.start()
+        worker.submit(record)
+
+    def _record(self, transfer_id: int) -> TransferRecord:
+        record: TransferRecord = self.state.transfers[transfer_id]
+        return record
+
+    def suspend(self, transfer_id: int) -> None:
+        """Suspend: the sender thread stops sending at once; the receiver keeps its data.
+
+        Raises:
+            TransitionError: not allowed in the transfer's status.
+        """
+        record = self._record(transfer_id)
+        if record.status is not TransferStatus.SUSPENDED:
+            self.state.apply(record, TransferEvent.SUSPEND)
+
+    def resume(self, transfer_id: int) -> None:
+        """Resume a suspended transfer: pending again, re-queued; the receiver's OPEN_ACK
+        names the blocks it holds so only the rest is sent."""
+        record = self._record(transfer_id)
+        if record.status is TransferStatus.SUSPENDED:
+            self.state.apply(record, TransferEvent.RESUME)
+        if record.status is TransferStatus.PENDING:
+            self.submit(record)
+
+    def cancel(self, transfer_id: int) -> None:
+        """Cancel: the sender sends ABORT (the receiver marks its record ``error``)."""
+        record = self._record(transfer_id)
+        if record.status is not TransferStatus.CANCELLED:
+            self.state.apply(record, TransferEvent.CANCEL)
+
+    def set_send_rate(self, transfer_id: int, bits_per_second: int | None) -> None:
+        """Change ``sendRateMax``; the running sender picks it up within 50 ms."""
+        self._record(transfer_id).send_rate_max = bits_per_second
+
+    def _post(self, record: TransferRecord, event: TransferEvent, message: str | None) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._apply, record, event, message)
+        except RuntimeError:
+            pass  # loop closing
+
+    def _apply(self, record: TransferRecord, event: TransferEvent, message: str | None) -> None:
+        try:
+            self.state.apply(record, event, error_message=message)
+        except TransitionError:
+            pass  # e.g. cancelled by the user while the sender was finishing
+
+    # --- receive side reports -----------------------------------------------------------------
+    def _wall_us(self, mono: float) -> int:
+        return int((self._started_wall + (mono - self._started_mono)) * 1e6)
+
+    def receiver_transfers(self) -> list[dict[str, Any]]:
+        """Receive Transfer structures (``docs/protocol.md`` 4.5)."""
+        if self._receiver is None:
+            return []
+        return self._receiver.core.transfer_list(self._wall_us)
+
+    def receiver_sources(self) -> list[dict[str, Any]]:
+        """Source structures (4.6), one per sending address."""
+        sources: dict[tuple[str, int], dict[str, Any]] = {}
+        for t in self.receiver_transfers():
+            key = (t["sourceIP"], t["sourcePort"])
+            src = sources.setdefault(key, {
+                "sourceIP": key[0], "sourcePort": key[1], "activeTransferCount": 0,
+                "completeTransferCount": 0, "errorTransferCount": 0,
+                "inactiveTransferCount": 0, "aveRecvRate": 0, "aveRecvRateWindow": 0,
+                "destinationPublicKey": self.keys.public_hex,
+                "encryptedConnectionState": "connected", "encryptionEnabled": True,
+                "_bytes": 0})
+            field = {"receiving": "activeTransferCount", "complete": "completeTransferCount",
+                     "error": "errorTransferCount"}[t["status"]]
+            src[field] += 1
+            src["_bytes"] += t["bytesRecv"]
+        for src in sources.values():
+            elapsed = max(1e-3, time.time() - self._started_wall)
+            src["aveRecvRate"] = int(src.pop("_bytes") * 8 / 1000 / elapsed)
+            src["aveRecvRateWindow"] = src["aveRecvRate"]
+            if not src["activeTransferCount"]:
+                src["encryptedConnectionState"] = "disconnected"
+        return list(sources.values())
+
+    def receiver_stats(self) -> dict[str, Any]:
+        """``activeTransfers``, ``rejectedDatagrams``, ``malformedDatagrams``, ..."""
+        if self._receiver is None:
+            return {"activeTransfers": 0, "rejectedDatagrams": 0, "malformedDatagrams": 0}
+        stats: dict[str, Any] = dict(self._receiver.core.stats())
+        stats["internalErrors"] = self._receiver.errors
+        return stats
+
+    @property
+    def recv_address(self) -> tuple[str, int]:
+        if self._receiver is None:
+            return (self.config.recv_host, self.config.recv_port)
+        host, port = self._receiver.address[:2]
+        return (host, port)

@@ -1,0 +1,113 @@
+"""The receive port: one UDP socket, one thread, around a :class:`ReceiverEndpoint`.
+
+The thread reads each datagram with ``recvfrom_into`` into one preallocated buffer
+(``MSG_DONTWAIT``; ``poll`` when the socket is empty), hands it to the sans-IO core, which
+authenticates and decrypts it in place and writes it through storage, and sends whatever the
+core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a datagram contains
+can stop the thread: the core counts bad input, and any unexpected exception is logged and
+counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+
+from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
+
+__all__ = ["ReceiverThread", "open_receive_socket"]
+
+log = logging.getLogger("jetstream_qa.refserver.engine")
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+TICK = 0.005
+
+
+def open_receive_socket(host: str, port: int, *, rcvbuf: int = 16 << 20) -> socket.socket:
+    """Bind the UDP receive socket with a large receive buffer (forced when privileged)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.bind((host, port))
+    return sock
+
+
+class ReceiverThread(threading.Thread):
+    """Runs the receive loop until :meth:`stop`."""
+
+    def __init__(self, core: ReceiverEndpoint, sock: socket.socket) -> None:
+        super().__init__(name="jq-recv", daemon=True)
+        self.core = core
+        self.sock = sock
+        self.address = sock.getsockname()
+        self.errors = 0
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.sock.close()
+
+    def _loop(self) -> None:
+        sock = self.sock
+        buf = bytearray(65600)
+        recv = sock.recvfrom_into
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        stopped = self._stop_event.is_set
+        flags = socket.MSG_DONTWAIT
+        next_tick = 0.0
+        while not stopped():
+            try:
+                n, addr = recv(buf, 0, flags)
+            except (BlockingIOError, InterruptedError):
+                n = -1
+            except OSError:
+                n = 0  # an ICMP error reported on the socket; nothing to read
+            now = time.monotonic()
+            if n >= 0:
+                if n:
+                    self._handle(buf, n, addr, now)
+            else:
+                poller.poll(max(0.0, next_tick - now) * 1000.0 + 0.1)
+                now = time.monotonic()
+            if now >= next_tick:
+                self._send(self._tick(now))
+                next_tick = now + TICK
+
+    def _handle(self, buf: bytearray, n: int, addr: tuple[str, int], now: float) -> None:
+        try:
+            out = self.core.datagram(buf, n, addr, now)
+        except Exception:  # hostile input must never stop the receiver
+            self.errors += 1
+            self.core.malformed += 1
+            if self.errors <= 10:
+                log.exception("receiver: unexpected error on a datagram from %s", addr)
+            return
+        if out:
+            self._send(out)
+
+    def _tick(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
+        try:
+            return self.core.tick(now)
+        except Exception:  # a timer bug must not stop the receive port
+            self.errors += 1
+            if self.errors <= 10:
+                log.exception("receiver: timer failed")
+            return []
+
+    def _send(self, out: list[tuple[bytes, tuple[str, int]]]) -> None:
+        for data, addr in out:
+            try:
+                self.sock.sendto(data, addr)
+            except OSError:
+                pass

@@ -1,0 +1,274 @@
+"""Values and interfaces of the receive side (sans-IO): transfers, sessions, sinks.
+
+:class:`RxTransfer` is one incoming transfer as ``recv.getTransfersAsync`` reports it (Receive
+Transfer structure: ``status`` ``receiving|complete|error``); it survives re-handshakes.
+:class:`RxSession` is one keyed session of it. :class:`Sink` / :class:`SinkFactory` are the
+storage seam (the engine plugs ``ReceiveStorage`` in; tests plug memory in) and
+:class:`CheckpointStore` persists held block ranges.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jetstream_qa.errors import ProtocolError, UsageError
+from jetstream_qa.semantics import SourceEntry
+from jetstream_qa.wire import crypto
+from jetstream_qa.wire.data import (
+    HEADER,
+    MAGIC,
+    UNPROTECTED,
+    VERSION,
+    Body,
+    Open,
+    RangeSet,
+    blocks_for,
+    dtype_of,
+    encode_body,
+)
+
+__all__ = [
+    "Addr",
+    "CheckpointStore",
+    "RxSession",
+    "RxSpec",
+    "RxState",
+    "RxTiming",
+    "RxTransfer",
+    "Sink",
+    "SinkFactory",
+    "encode_entries",
+    "parse_entries",
+]
+
+Addr = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RxTiming:
+    """Receiver timers (seconds)."""
+
+    ack_interval: float = 0.005
+    """An ACK goes out at most this long after unacknowledged DATA arrived."""
+    keepalive: float = 1.0
+    """An ACK goes out at least this often on a session past META (sender liveness)."""
+    session_idle: float = 120.0
+    takeover_after: float = 1.0
+    """A new OPEN may replace a transfer's session silent for this long (else BUSY)."""
+    transfer_idle: float = 3600.0
+    """A receiving transfer silent this long is dropped (status error)."""
+    keep_finished: float = 3600.0
+    """Finished transfers stay listed by getTransfersAsync this long."""
+
+
+@dataclass(frozen=True, slots=True)
+class RxSpec:
+    """What storage needs to begin a transfer."""
+
+    entries: tuple[SourceEntry, ...]
+    destination_path: str
+    flags: int
+    overwrite_mode: int
+    resume: bool
+    total_bytes: int
+
+
+class Sink(Protocol):
+    """The receiver's storage for one transfer; offsets are in the transfer's byte space."""
+
+    def write(self, offset: int, data: memoryview) -> None: ...
+
+    def unwanted(self) -> list[tuple[int, int]]:
+        """Byte ranges no one will write (skipped files): acknowledged without data."""
+        ...
+
+    def flush(self) -> None: ...
+
+    def finish(self) -> list[dict[str, Any]]: ...
+
+    def abort(self) -> None: ...
+
+
+class SinkFactory(Protocol):
+    def open(self, spec: RxSpec) -> Sink:
+        """Begin storage. Raises JetStreamQAError (e.g. InvalidArgument) to refuse."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    def load(self, key: tuple[str, int]) -> dict[str, Any] | None: ...
+
+    def save(self, key: tuple[str, int], record: dict[str, Any]) -> None: ...
+
+    def delete(self, key: tuple[str, int]) -> None: ...
+
+
+def encode_entries(entries: Sequence[SourceEntry]) -> list[list[Any]]:
+    """The META file list: ``[[destPath, size, mtimeUs, executable, isEmptyDir], ...]``."""
+    return [[e.dest_path, e.size, e.mtime_us, int(e.executable), int(e.is_empty_dir)]
+            for e in entries]
+
+
+def parse_entries(value: Any) -> list[SourceEntry]:
+    """Validate a decoded META file list. Raises ProtocolError."""
+    if not isinstance(value, list):
+        raise ProtocolError("file list must be a JSON array")
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 5 and isinstance(item[0], str)
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in item[1:])
+                and item[1] >= 0 and item[3] in (0, 1) and item[4] in (0, 1)):
+            raise ProtocolError("bad file list entry")
+        try:
+            out.append(SourceEntry(item[0], item[1], item[2], bool(item[3]), bool(item[4])))
+        except (ValueError, UsageError) as exc:
+            raise ProtocolError(f"bad file list entry: {exc}") from None
+    return out
+
+
+class RxState(enum.Enum):
+    META = "meta"
+    DATA = "data"
+    DONE = "done"
+
+
+@dataclass(slots=True, eq=False)
+class RxTransfer:
+    """One incoming transfer (Receive Transfer structure), across sessions."""
+
+    key: tuple[str, int]
+    total_bytes: int
+    meta_digest: bytes
+    meta_length: int
+    flags: int
+    overwrite_mode: int
+    destination_path: str
+    checkpoint_s: float
+    addr: Addr
+    created: float
+    cipher: int = 0
+    status: str = "receiving"
+    error: str | None = None
+    held: RangeSet = field(default_factory=RangeSet)
+    meta_chunks: dict[int, bytes] = field(default_factory=dict)
+    """META chunks by offset: memory follows what arrived, never the claimed length."""
+    meta_held: RangeSet = field(default_factory=RangeSet)
+    sink: Sink | None = None
+    results: bytes | None = None
+    session: int | None = None
+    resumed: bool = False
+    finishing: bool = False
+    """Every block held; flush and storage outcomes pending (next tick)."""
+    bytes_recv: int = 0
+    last_recv: float = 0.0
+    last_send: float | None = None
+    last_error: float | None = None
+    ended: float = 0.0
+    next_checkpoint: float = 0.0
+
+    @classmethod
+    def from_open(cls, key: tuple[str, int], body: Open, addr: Addr, now: float) -> RxTransfer:
+        ckpt = body.checkpoint_ms / 1000.0
+        return cls(key, body.total_bytes, body.meta_digest, body.meta_length, body.flags,
+                   body.overwrite_mode, body.destination_path, ckpt, addr, now,
+                   last_recv=now,
+                   next_checkpoint=now + ckpt)
+
+    @property
+    def total_blocks(self) -> int:
+        return blocks_for(self.total_bytes)
+
+    @property
+    def meta_prefix(self) -> int:
+        return self.meta_held.cumulative
+
+    @property
+    def meta_complete(self) -> bool:
+        return self.meta_held.total >= self.meta_length
+
+    def add_meta(self, offset: int, chunk: bytes) -> None:
+        end = offset + len(chunk)
+        if end <= self.meta_length and not self.meta_held.contains(offset, end):
+            self.meta_chunks[offset] = chunk
+            self.meta_held.add(offset, end)
+
+    def meta_bytes(self) -> bytes:
+        """The assembled META (call once :attr:`meta_complete`)."""
+        buf = bytearray(self.meta_length)
+        for offset in sorted(self.meta_chunks):
+            chunk = self.meta_chunks[offset]
+            buf[offset:offset + len(chunk)] = chunk
+        return bytes(buf)
+
+    def busy(self, now: float, quiet: float) -> bool:
+        """True while a live session carries this transfer (a new OPEN must wait)."""
+        return (self.status == "receiving" and self.session is not None
+                and now - self.last_recv < quiet and self.sink is not None)
+
+    def checkpoint_record(self, ranges: list[tuple[int, int]]) -> dict[str, Any]:
+        return {"v": 1, "digest": self.meta_digest.hex(), "totalBytes": self.total_bytes,
+                "ranges": [list(r) for r in ranges]}
+
+    def adopt_checkpoint(self, saved: dict[str, Any]) -> bool:
+        """Take the held ranges of a checkpoint of this same transfer; False if foreign."""
+        try:
+            if saved.get("digest") != self.meta_digest.hex() \
+                    or saved.get("totalBytes") != self.total_bytes:
+                return False
+            for a, b in saved.get("ranges", []):
+                if isinstance(a, int) and isinstance(b, int) and 0 <= a < b \
+                        and b <= self.total_blocks:
+                    self.held.add(a, b)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def to_json(self, wall_us: Callable[[float], int]) -> dict[str, Any]:
+        host, port = self.addr[0], self.addr[1]
+        return {"transferId": self.key[1], "destinationPath": self.destination_path,
+                "sourceIP": host, "sourcePort": port, "status": self.status,
+                "totalSize": self.total_bytes,
+                "lastErrorTime": None if self.last_error is None else wall_us(self.last_error),
+                "lastRecvTime": wall_us(self.last_recv),
+                "lastSendTime": None if self.last_send is None else wall_us(self.last_send),
+                "errorMessage": self.error, "bytesRecv": self.bytes_recv,
+                "sourceServerUid": self.key[0], "effectiveCipher": self.cipher}
+
+
+@dataclass(slots=True, eq=False)
+class RxSession:
+    """One handshake's keys and sequence state for a transfer."""
+
+    sid: int
+    transfer: RxTransfer
+    addr: Addr
+    max_datagram: int
+    open_body: bytes
+    rx: crypto.Protector
+    tx: crypto.Protector
+    last_recv: float
+    state: RxState = RxState.META
+    seq: int = 0
+    open_ack: bytes = b""
+    highest_seq: int = -1
+    highest_at: float = 0.0
+    received: int = 0
+    unacked: int = 0
+    last_ack: float = 0.0
+
+    def datagram(self, body: Body) -> bytes:
+        """Encode and protect one datagram of this session (receiver -> sender)."""
+        dtype = dtype_of(body)
+        raw = encode_body(body)
+        seq = self.seq
+        self.seq += 1
+        buf = bytearray(HEADER.size + len(raw) + crypto.TAG_SIZE)
+        HEADER.pack_into(buf, 0, MAGIC, VERSION, dtype, self.sid, seq)
+        buf[HEADER.size:HEADER.size + len(raw)] = raw
+        length = HEADER.size + len(raw)
+        if dtype not in UNPROTECTED:
+            length = self.tx.seal(buf, HEADER.size, len(raw), seq)
+        return bytes(buf[:length])

@@ -1,0 +1,95 @@
+"""Checkpoints and resume (docs/protocol.md 5.10; vendor: "if the receiver dies and comes
+back, the transfer continues from its last checkpoint").
+
+A receiver killed with SIGKILL mid-transfer and restarted on the same port and state dir
+answers the sender's retried OPEN with the block ranges of its last checkpoint, so only the
+missing blocks are sent again; a receiver that never comes back fails the transfer after the
+documented give-up time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jetstream_qa.client import JetStream
+from jetstream_qa.refserver.embedded import EmbeddedPair
+from jetstream_qa.refserver.engine import OPEN_GIVE_UP_ENV
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _transfer(api: Any, src: Path, port: int, **kw: Any) -> int:
+    m = api.send.createManifest(mappings={"/resumed": str(src)})
+    m = api.send.waitForManifest(m["manifestId"], timeout=30)
+    d = api.send.createDestination("127.0.0.1", destinationPort=port)
+    return int(api.send.createTransfer(d["destinationId"], m["manifestId"], **kw)["transferId"])
+
+
+def _wait_acked(api: Any, tid: int, fraction: float) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        t = api.send.getTransfer(tid)
+        if t["blocksAcked"] >= t["totalBlocks"] * fraction:
+            return dict(t)
+        time.sleep(0.02)
+    raise AssertionError("transfer made no progress")
+
+
+@pytest.mark.parametrize("cipher", [0, 3])
+def test_receiver_sigkill_and_restart_resumes_from_checkpoint(tmp_path: Path,
+                                                              cipher: int) -> None:
+    port = _free_udp_port()
+    data = random.Random(cipher).randbytes(24 << 20)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(data)
+    with EmbeddedPair(receiver_args=["--recv-port", str(port)]) as pair:
+        with JetStream().api("127.0.0.1", pair.sender.api_port, timeout=30) as api:
+            api.server.auth(pair.user.name, pair.user.password)
+            tid = _transfer(api, src, port, minCipher=cipher, checkpointFrequencySeconds=0.1,
+                            sendRateMax=100_000_000)
+            before = _wait_acked(api, tid, 0.5)
+            time.sleep(0.25)  # at least two checkpoint intervals after half the data
+            assert pair.receiver.proc is not None
+            pair.receiver.proc.kill()
+            pair.receiver.proc.wait(10)
+            pair.receiver.proc = None
+            pair.receiver.start()
+            t = api.send.waitForTransfer(tid, timeout=180)
+        assert t["status"] == "complete", t["errorMessage"]
+        assert t["blocksAcked"] == t["totalBlocks"]
+        # Only what the checkpoint did not cover is sent again: far less than a restart.
+        assert t["blocksSent"] < t["totalBlocks"] + 0.75 * t["totalBlocks"]
+        assert t["blocksSent"] - t["totalBlocks"] <= t["blocksRetransmitted"]
+        assert before["blocksAcked"] >= t["totalBlocks"] // 2
+        got = (pair.receiver.storage_root / "resumed" / "big.bin").read_bytes()
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+def test_unreachable_receiver_fails_after_give_up(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(OPEN_GIVE_UP_ENV, "1.5")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x.bin").write_bytes(b"x" * 1000)
+    with EmbeddedPair() as pair, \
+            JetStream().api("127.0.0.1", pair.sender.api_port, timeout=30) as api:
+        api.server.auth(pair.user.name, pair.user.password)
+        tid = _transfer(api, src, _free_udp_port())
+        t = api.send.waitForTransfer(tid, timeout=60)
+    assert t["status"] == "error"
+    assert "no answer from the receiver within 1.5 s" in t["errorMessage"]
+    assert t["blocksSent"] == 0 and t["packetsSent"] >= 2  # OPEN was retried
