@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from jetstream_qa.client import CallLog, CallRecord
-from jetstream_qa.client import redact, summarise_result
+from jetstream_qa.client import CallLog, CallRecord, redact, summarise_result
 from jetstream_qa.conformance_core.settings import HostPort, Secret
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError
 
