@@ -97,8 +97,12 @@ def _tune(sock: socket.socket) -> None:
 class Relay:
     """A bound relay; :meth:`run` forwards until a budget ends or ``should_stop()`` is true."""
 
-    def __init__(self, settings: RelaySettings) -> None:
+    def __init__(self, settings: RelaySettings, *,
+                 tap: Callable[[bytes], None] | None = None) -> None:
         """Bind the listening socket (port 0 picks a free port).
+
+        ``tap``, when given, is called with every datagram that arrives from a client
+        (before impairment): tests use it to capture traffic for replay.
 
         Raises:
             ConfigurationError: an address does not resolve, or is remote without permission.
@@ -128,6 +132,9 @@ class Relay:
         self._mv = memoryview(self._buf)
         self._budget = settings.max_datagrams if settings.max_datagrams is not None else -1
         self.send_errors = 0
+        self._tap = tap
+        if tap is not None:
+            self._fast = False  # the tapped path copies each datagram once
 
     # --- public ----------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
@@ -201,7 +208,10 @@ class Relay:
             self._budget -= 1
             up = self._clients.get(addr) or self._new_client(addr)
             now = time.monotonic()
-            self._emit(self.c2s.on_datagram((up, None, bytes(mv[:n])), now), now)
+            data = bytes(mv[:n])
+            if self._tap is not None:
+                self._tap(data)
+            self._emit(self.c2s.on_datagram((up, None, data), now), now)
 
     def _pass_listen(self) -> None:
         """Fast path without impairment: straight from the buffer, counters kept locally."""

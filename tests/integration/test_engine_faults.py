@@ -14,7 +14,7 @@ import pytest
 
 from jetstream_qa.client import JetStream
 from jetstream_qa.refserver.embedded import EmbeddedPair
-from jetstream_qa.refserver.engine.impair import ImpairedRelay
+from jetstream_qa.relay.background import BackgroundRelay
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,7 +51,7 @@ def test_fault_corrupt_block_flips_one_bit_of_the_first_block(tmp_path: Path) ->
 
 def test_fault_plaintext_when_encrypted_puts_file_bytes_on_the_wire(tmp_path: Path) -> None:
     src, data = _source(tmp_path, 100_000, 2)
-    with EmbeddedPair(faults=["plaintext-when-encrypted"]) as pair, ImpairedRelay(
+    with EmbeddedPair(faults=["plaintext-when-encrypted"]) as pair, BackgroundRelay(
             (pair.receiver.recv_host, pair.receiver.recv_port), capture=50) as relay:
         t = _run(pair, src, "leak", port=relay.address[1], minCipher=3)
         captured = b"".join(relay.captured)
@@ -61,7 +61,7 @@ def test_fault_plaintext_when_encrypted_puts_file_bytes_on_the_wire(tmp_path: Pa
 
 def test_without_fault_encrypted_data_never_appears_on_the_wire(tmp_path: Path) -> None:
     src, data = _source(tmp_path, 100_000, 3)
-    with EmbeddedPair() as pair, ImpairedRelay(
+    with EmbeddedPair() as pair, BackgroundRelay(
             (pair.receiver.recv_host, pair.receiver.recv_port), capture=50) as relay:
         t = _run(pair, src, "sealed", port=relay.address[1], minCipher=2)
         captured = b"".join(relay.captured)

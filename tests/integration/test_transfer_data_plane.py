@@ -9,7 +9,6 @@ counted and never written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import socket
@@ -19,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from transfer_helpers import assert_counters, assert_tree, make_tree, send_tree
 
 from jetstream_qa.client import JetStream
 from jetstream_qa.refserver.embedded import EmbeddedPair
-from jetstream_qa.refserver.engine.impair import ImpairedRelay
+from jetstream_qa.relay.background import BackgroundRelay
 from jetstream_qa.wire.data import DType, pack_header
 
 pytestmark = pytest.mark.timeout(240)
@@ -39,49 +39,6 @@ def api(pair: EmbeddedPair) -> Iterator[Any]:
     with JetStream().api("127.0.0.1", pair.sender.api_port, timeout=30) as a:
         a.server.auth(pair.user.name, pair.user.password)
         yield a
-
-
-def make_tree(root: Path, seed: int, sizes: list[int]) -> dict[str, bytes]:
-    """Files of the given sizes under ``root``; returns {relative name: content}."""
-    rng = random.Random(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for i, size in enumerate(sizes):
-        name = f"f{i}.bin"
-        data = rng.randbytes(size)
-        (root / name).write_bytes(data)
-        out[name] = data
-    return out
-
-
-def send_tree(api: Any, pair: EmbeddedPair, src: Path, dest: str, *,
-              port: int | None = None, wait: bool = True, **transfer: Any) -> dict[str, Any]:
-    manifest = api.send.createManifest(mappings={f"/{dest}": str(src)})
-    manifest = api.send.waitForManifest(manifest["manifestId"], timeout=30)
-    assert manifest["status"] == "complete", manifest
-    destination = api.send.createDestination(
-        "127.0.0.1", destinationPort=port or pair.receiver.recv_port)
-    t = api.send.createTransfer(destination["destinationId"], manifest["manifestId"],
-                                **transfer)
-    if wait:
-        t = api.send.waitForTransfer(t["transferId"], timeout=180)
-    return t
-
-
-def assert_tree(root: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        got = (root / name).read_bytes()
-        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(), name
-
-
-def assert_counters(t: dict[str, Any], total: int) -> None:
-    assert t["totalBytes"] == total
-    assert t["totalBlocks"] == -(-total // 256)
-    assert t["blocksAcked"] == t["totalBlocks"]
-    assert t["blocksSent"] >= t["totalBlocks"]
-    assert t["bytesSent"] >= total
-    assert t["packetsSent"] > 0 and t["packetsRecv"] > 0
-    assert t["startTime"] <= t["endTime"]
 
 
 SIZES = [0, 1, 255, 256, 257, 100_000, 1_000_003]
@@ -219,7 +176,7 @@ def test_data_plane_lossy_path_retransmits_and_stays_byte_exact(
         tmp_path: Path, api: Any, pair: EmbeddedPair, cipher: int) -> None:
     files = make_tree(tmp_path / "src", 8, [3_000_000, 77])
     target = (pair.receiver.recv_host, pair.receiver.recv_port)
-    with ImpairedRelay(target, loss=0.05, dup=0.02, reorder=0.1, seed=cipher) as relay:
+    with BackgroundRelay(target, loss=0.05, duplicate=0.02, reorder=0.1, seed=cipher) as relay:
         t = send_tree(api, pair, tmp_path / "src", f"lossy{cipher}", port=relay.address[1],
                       minCipher=cipher)
         assert relay.dropped > 0

@@ -20,7 +20,7 @@ import pytest
 
 from jetstream_qa.client import JetStream
 from jetstream_qa.refserver.embedded import EmbeddedPair
-from jetstream_qa.refserver.engine.impair import ImpairedRelay
+from jetstream_qa.relay.background import BackgroundRelay
 from jetstream_qa.wire.data import DType, pack_header
 
 pytestmark = [pytest.mark.heavy, pytest.mark.timeout(1800)]
@@ -120,7 +120,7 @@ def test_heavy_million_hostile_datagrams_during_concurrent_transfers(
             return dict(rapi.server.getServerInfo()["receiver"])
 
     before = stats()
-    with ImpairedRelay(target, capture=2000) as relay, \
+    with BackgroundRelay(target, capture=2000) as relay, \
             JetStream().api("127.0.0.1", pair.sender.api_port, timeout=60) as api:
         api.server.auth(pair.user.name, pair.user.password)
         for cipher in (0, 1, 3):
