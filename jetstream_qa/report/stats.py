@@ -13,7 +13,9 @@ compared with the baseline's *spread*, not with a single number:
 3. when both sides have at least ``min_test_samples`` samples, a move also needs a two-sided
    Mann-Whitney U test with ``p < alpha`` (exact distribution when there are no ties and the
    samples are small, normal approximation with tie correction otherwise), so a few noisy runs
-   cannot carry a median across the band alone;
+   cannot carry a median across the band alone; with 2 or 3 baseline samples (too few for
+   the test) a move also needs the new median to lie outside the range of the baseline's own
+   runs;
 4. a move in the metric's worse direction is a REGRESSION, in its better one an IMPROVEMENT.
 """
 
@@ -219,6 +221,12 @@ def compare_samples(
         _, p_value = mann_whitney_u(current, baseline)
         method = "band+mann-whitney"
         moved = moved and p_value < alpha
+    elif len(baseline) > 1:
+        # Too few runs for a rank test: the new median must also leave the range the
+        # baseline's own runs covered, so one slow baseline run cannot make the band narrow
+        # and an ordinary run look like a regression.
+        method = "band+range"
+        moved = moved and not min(baseline) <= c_med <= max(baseline)
     if not moved:
         movement = Movement.UNCHANGED
     elif (delta < 0) == (better is Direction.HIGHER):

@@ -123,3 +123,20 @@ def test_absolute_floor_for_ratios() -> None:
 def test_bad_parameters_are_rejected() -> None:
     with pytest.raises(UsageError):
         compare_samples([1.0], [1.0], better=Direction.HIGHER, alpha=1.5)
+
+
+def test_new_median_inside_the_baseline_range_is_not_a_move() -> None:
+    """Seen on a shared machine: one slow baseline run made the pooled MAD small and the same
+    code's next three runs looked 17 % slower; their median lies inside the baseline's range."""
+    baseline = [78.66e6, 51.90e6, 75.67e6]
+    current = [78.64e6, 62.68e6, 62.89e6]
+    result = compare_samples(baseline, current, better=Direction.HIGHER, rel_floor=0.15)
+    assert result.movement is Movement.UNCHANGED
+    assert result.method == "band+range"
+
+
+def test_a_median_far_below_the_baseline_range_is_a_regression() -> None:
+    baseline = [78.66e6, 51.90e6, 75.67e6]
+    impaired = [16.1e6, 15.7e6, 16.4e6]
+    result = compare_samples(baseline, impaired, better=Direction.HIGHER, rel_floor=0.15)
+    assert result.movement is Movement.REGRESSION
