@@ -212,6 +212,22 @@ class Protector:
                               mv[header_len:end + TAG_SIZE])
         return end + TAG_SIZE
 
+    def seal_from(self, buf: bytearray | memoryview, header_len: int, body: memoryview,
+                  seq: int) -> int:
+        """Like :meth:`seal` for a body held elsewhere (e.g. a cached source view): the
+        protected body lands in ``buf`` after the header without a separate plaintext copy
+        (AES-GCM encrypts straight from ``body``). Returns the full datagram length."""
+        n = len(body)
+        end = header_len + n
+        aead = self._aead
+        mv = memoryview(buf)
+        if aead is None or self.cipher == 1:
+            mv[header_len:end] = body
+            return self.seal(buf, header_len, n, seq)
+        aead.encrypt_into(_NONCE.pack(self._direction, seq), body, mv[:header_len],
+                          mv[header_len:end + TAG_SIZE])
+        return end + TAG_SIZE
+
     def open(self, buf: bytearray | memoryview, length: int, header_len: int,
              seq: int) -> int:
         """Authenticate and decrypt in place; return the body length.

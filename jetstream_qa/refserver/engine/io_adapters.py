@@ -85,9 +85,8 @@ class FileSource:
         lie in one file; None otherwise (then :meth:`read_into` must be used)."""
         if self._read:
             return None
-        spans = self.layout.spans(offset, length)
-        _i, in_file, _pos, n = next(spans)
-        if n != length:
+        in_file = self.layout.within(offset, length)
+        if in_file is None:
             return None
         tile = self._tile
         if tile is None:
@@ -169,6 +168,10 @@ class StorageSink:
     def flush(self) -> None:
         self.plan.flush()
 
+    def writeback(self) -> None:
+        """Start writing what was written so far to the device, without waiting."""
+        self.plan.writeback()
+
     def finish(self) -> list[dict[str, Any]]:
         return list(self.plan.finish())
 
@@ -178,59 +181,126 @@ class StorageSink:
 
 class WriteBehindSink:
     """Moves a sink's writes to its own thread so the receive thread never waits for the
-    disk: ``write`` copies the data into a bounded queue (``max_bytes``; a full queue blocks,
-    which stops ACKs and so slows the sender); ``flush``, ``finish`` and ``abort`` first
-    drain the queue, so a checkpoint or completion still covers every byte acknowledged."""
+    disk, and coalesces them: ``write`` appends the data to a staging buffer (up to
+    ``chunk`` bytes) as long as it continues the previous write; a full or discontinuous
+    buffer is queued for the writer thread, which writes it with one call (so a run of
+    datagrams becomes one large ``pwrite``) and, every ``writeback_every`` bytes, asks
+    storage to start writing back to the device (the fsync at completion then finds little
+    left). At most ``max_bytes`` of buffers exist; when all are queued, ``write`` blocks,
+    which stops ACKs and so slows the sender. ``flush``, ``finish`` and ``abort`` first
+    queue the staging buffer and drain the queue, so a checkpoint or completion still
+    covers every byte acknowledged. ``chunk``: 1 MiB measured best (bench_disk, vs 256 KiB
+    and 4 MiB: the buffer stays in cache between the copy in and the ``pwrite``)."""
 
-    def __init__(self, inner: StorageSink, *, max_bytes: int = 256 << 20) -> None:
+    def __init__(self, inner: StorageSink, *, max_bytes: int = 256 << 20,
+                 chunk: int = 1 << 20, writeback_every: int = 32 << 20) -> None:
         self.inner = inner
-        self._max = max_bytes
-        self._queue: collections.deque[tuple[int, bytes]] = collections.deque()
-        self._queued = 0
+        total = inner.layout.total
+        # small transfers get small buffers: memory follows the transfer, not the maximum
+        self._chunk = max(1 << 16, min(chunk, total))
+        self._max_buffers = max(2, max_bytes // self._chunk)
+        self._made = 0
+        self._free: list[bytearray] = []
+        self._queue: collections.deque[tuple[int, bytearray, int]] = collections.deque()
+        self._cur: bytearray | None = None
+        self._cur_offset = 0
+        self._cur_len = 0
+        self._writeback_every = writeback_every
         self._cond = threading.Condition()
         self._closed = False
         self._busy = False
         self._thread = threading.Thread(target=self._run, name="jq-write", daemon=True)
         self._thread.start()
 
+    # --- receive thread ---------------------------------------------------------------------
     def write(self, offset: int, data: memoryview) -> None:
         if not self.inner.wants_any:
             return
-        chunk = bytes(data)
+        n = len(data)
+        cur, used = self._cur, self._cur_len
+        if cur is not None:
+            if offset == self._cur_offset + used and used + n <= len(cur):
+                cur[used:used + n] = data  # same length: a copy, never a resize
+                self._cur_len = used = used + n
+                if len(cur) - used < 65536:
+                    self._submit()
+                return
+            self._submit()
+        if n > self._chunk:  # larger than a staging buffer: queue a copy of its own
+            self._enqueue(offset, bytearray(data), n)
+            return
+        cur = self._cur = self._take()
+        cur[:n] = data
+        self._cur_offset, self._cur_len = offset, n
+
+    def _take(self) -> bytearray:
+        """A free staging buffer; waits while ``max_bytes`` of them are queued."""
         with self._cond:
-            while self._queued + len(chunk) > self._max and self._queue:
+            while not self._free and self._made >= self._max_buffers:
                 self._cond.wait(1.0)
-            self._queue.append((offset, chunk))
-            self._queued += len(chunk)
+            if self._free:
+                return self._free.pop()
+            self._made += 1
+        return bytearray(self._chunk)
+
+    def _submit(self) -> None:
+        cur = self._cur
+        if cur is not None:
+            self._cur = None
+            if self._cur_len:
+                self._enqueue(self._cur_offset, cur, self._cur_len)
+            else:
+                self._release(cur)
+
+    def _enqueue(self, offset: int, buf: bytearray, length: int) -> None:
+        with self._cond:
+            self._queue.append((offset, buf, length))
             self._cond.notify_all()
 
+    def _release(self, buf: bytearray) -> None:
+        with self._cond:
+            if len(buf) == self._chunk:
+                self._free.append(buf)
+            self._cond.notify_all()
+
+    # --- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        since_writeback = 0
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait(1.0)
                 if not self._queue:
                     return
-                offset, chunk = self._queue.popleft()
+                offset, buf, length = self._queue.popleft()
                 self._busy = True
             try:
-                self.inner.write(offset, memoryview(chunk))
+                self.inner.write(offset, memoryview(buf)[:length])
+                since_writeback += length
+                if since_writeback >= self._writeback_every:
+                    since_writeback = 0
+                    self.inner.writeback()
             finally:
                 with self._cond:
-                    self._queued -= len(chunk)
+                    if len(buf) == self._chunk:
+                        self._free.append(buf)
                     self._busy = False
                     self._cond.notify_all()
 
+    # --- both -------------------------------------------------------------------------------
     def _drain(self) -> None:
+        self._submit()
         with self._cond:
             while self._queue or self._busy:
                 self._cond.wait(1.0)
 
     def _stop(self) -> None:
+        self._submit()
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(30.0)
+        self._free.clear()
 
     def unwanted(self) -> list[tuple[int, int]]:
         return self.inner.unwanted()

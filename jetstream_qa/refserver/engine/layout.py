@@ -51,6 +51,19 @@ class Layout:
             done += n
             k += 1
 
+    def within(self, offset: int, length: int) -> int | None:
+        """The offset in its file of a run ``[offset, offset+length)`` lying wholly inside
+        one file, or None (it straddles files or leaves the byte space). The fast path of
+        :meth:`spans` for the common case (one lookup, no generator)."""
+        starts = self._starts
+        k = bisect_right(starts, offset) - 1
+        if k < 0 or offset + length > self.total:
+            return None
+        in_file = offset - starts[k]
+        if in_file + length > self.sizes[self._index[k]]:
+            return None
+        return in_file
+
     def file_range(self, i: int) -> tuple[int, int]:
         """``[start, end)`` of file ``i`` in the byte space."""
         pos = 0

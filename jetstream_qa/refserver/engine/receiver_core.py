@@ -58,7 +58,6 @@ from jetstream_qa.wire.data import (
     OpenAck,
     Reject,
     RejectCode,
-    check_data,
     decode_body,
     encode_body,
 )
@@ -94,6 +93,9 @@ class ReceiverEndpoint:
         self.datagrams = self.malformed = self.rejected = 0
         self._reject_budget = 100.0
         self._reject_at = 0.0
+        self._live = 1
+        self._ack_every = 2
+        self._refresh_shares()
 
     # --- entry point ------------------------------------------------------------------------
     def datagram(self, buf: bytearray, length: int, addr: Addr, now: float) -> Out:
@@ -125,6 +127,8 @@ class ReceiverEndpoint:
         return self._control(sess, kind, buf, length, seq, now)
 
     def _data(self, sess: RxSession, buf: bytearray, length: int, seq: int, now: float) -> Out:
+        # The hot path (one call per DATA datagram): no allocation, no dataclass, the ACK
+        # cadence cached (``_ack_every``, refreshed each tick).
         if length <= _DATA_HEAD:
             self.malformed += 1
             return []
@@ -140,13 +144,19 @@ class ReceiverEndpoint:
             return []
         if t.status != "receiving":
             sess.unacked += 1
-            return [(self._ack(sess, now), sess.addr)] if sess.unacked >= self._ack_every() else []
+            if sess.unacked >= self._ack_every:
+                return [(self._ack(sess, now), sess.addr)]
+            return []
         (first,) = DATA_PREFIX.unpack_from(buf, HEADER.size)
-        try:
-            count = check_data(first, n, t.total_bytes)
-        except ProtocolError:
+        # check_data inlined (wire/data.py): whole blocks inside the byte space, only the
+        # last block of the transfer may be short
+        start = first * BLOCK_SIZE
+        end = start + n
+        total = t.total_bytes
+        if n <= 0 or end > total or (n % BLOCK_SIZE and end != total):
             self.malformed += 1
             return []
+        count = (n + BLOCK_SIZE - 1) // BLOCK_SIZE
         sess.received += 1
         if seq > sess.highest_seq:
             sess.highest_seq, sess.highest_at = seq, now
@@ -155,19 +165,30 @@ class ReceiverEndpoint:
         held = t.held
         if not held.contains(first, first + count):
             try:
-                t.sink.write(first * BLOCK_SIZE, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
+                t.sink.write(start, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
             except JetStreamQAError as exc:
                 return self._abort_transfer(sess, f"write failed: {exc}", now)
             held.add(first, first + count)
             if held.total >= t.total_blocks:
                 return self._complete(sess, now)
         sess.unacked += 1
-        if sess.unacked >= self._ack_every():
+        if sess.unacked >= self._ack_every:
             return [(self._ack(sess, now), sess.addr)]
         return []
 
-    def _ack_every(self) -> int:
-        return max(2, self.window // (16 * max(1, len(self.sessions))))
+    def _live_sessions(self) -> int:
+        """Sessions that still carry data (META or DATA state of a receiving transfer): the
+        ones the receive buffer is shared among. Finished sessions that only linger to answer
+        FIN (``docs/protocol.md`` 5.7) do not take a share."""
+        return sum(1 for s in list(self.sessions.values())
+                   if s.state is not RxState.DONE and s.transfer.status == "receiving")
+
+    def _refresh_shares(self) -> None:
+        """Recompute the per-session window and the ACK cadence (5.5): ``max(2, window /
+        (16 x sessions))`` DATA datagrams between ACKs."""
+        live = max(1, self._live_sessions())
+        self._live = live
+        self._ack_every = max(2, self.window // (16 * live))
 
     # --- handshake --------------------------------------------------------------------------
     def _open(self, buf: bytearray, length: int, sid: int, addr: Addr, now: float) -> Out:
@@ -238,11 +259,16 @@ class ReceiverEndpoint:
         t.session = sid
         t.cipher = cipher
         self.sessions[sid] = sess
+        self._refresh_shares()
         sess.open_ack = sess.datagram(ack)
         return [(sess.open_ack, addr)]
 
     def _session_window(self) -> int:
-        return max(4, self.window // max(1, len(self.sessions) + 1))
+        """This receiver's window (datagrams) for one session: its share of the receive
+        buffer among the live sessions plus one share kept free for a session that joins
+        (measured: a single session granted the whole buffer overruns it when the disk
+        writer stalls the receive thread)."""
+        return max(4, self.window // (self._live + 1))
 
     def _make_room(self, now: float) -> bool:
         if len(self.sessions) >= MAX_SESSIONS:
@@ -437,6 +463,7 @@ class ReceiverEndpoint:
                     and now >= t.next_checkpoint:
                 self._checkpoint(t, now)
         self._expire(now)
+        self._refresh_shares()
         return out
 
     def _checkpoint(self, t: RxTransfer, now: float) -> None:

@@ -435,36 +435,45 @@ class SenderSession:
     def fill_parts(self, buf: bytearray, now: float) -> tuple[int, memoryview | None]:
         """Like :meth:`fill_data`, but at MIN_CIPHER_NONE with a source that lends views
         (synthetic content) the payload is not copied: the datagram is ``buf[:n]`` followed
-        by the returned view (send both with one ``sendmsg``)."""
-        if self.state is not SenderState.DATA or self._tx is None:
+        by the returned view (send both with one ``sendmsg``). Above NONE a lent view is
+        encrypted straight into ``buf`` (no plaintext copy).
+
+        The hot path of the sender (one call per DATA datagram): locals only, no allocation
+        besides the lent view."""
+        if self.state is not SenderState.DATA:
             return 0, None
-        if len(self.out) >= self.window.limit(self._peer_window):
+        tx, out = self._tx, self.out
+        if tx is None or len(out.inflight) >= self.window.limit(self._peer_window):
             return 0, None
-        if self.bucket.rate_bps is not None and self.bucket.delay(self.spec.max_datagram, now):
+        bucket = self.bucket
+        if bucket.rate_bps is not None and bucket.delay(self.spec.max_datagram, now):
             return 0, None
-        run = self.out.next_run(self.acked)
+        run = out.next_run(self.acked)
         if run is None:
             return 0, None
         first, n, again = run
         seq = self._seq
         self._seq = seq + 1
         offset = first * BLOCK_SIZE
-        nbytes = min(n * BLOCK_SIZE, self.spec.total_bytes - offset)
+        nbytes = n * BLOCK_SIZE
+        if offset + nbytes > self.spec.total_bytes:
+            nbytes = self.spec.total_bytes - offset
         _DATA_HEAD.pack_into(buf, 0, MAGIC, VERSION, _DATA, self.session, seq, first)
         head = _DATA_HEAD.size
+        lend = self._zero_copy
+        view = lend(offset, nbytes) if lend is not None else None
         extra = None
-        if self._zero_copy is not None and self._tx.cipher == 0:
-            extra = self._zero_copy(offset, nbytes)
-        if extra is None:
+        if view is None:
             self._source.read_into(offset, memoryview(buf)[head:head + nbytes])
-            length = self._tx.seal(buf, head, nbytes, seq)
+            length = wire = tx.seal(buf, head, nbytes, seq)
+        elif tx.cipher == 0:
+            extra, length, wire = view, head, head + nbytes
         else:
-            length = head
-        wire = length if extra is None else length + nbytes
-        self.bucket.consume(wire)
+            length = wire = tx.seal_from(buf, head, view, seq)
+        bucket.consume(wire)
         self.blocks_sent += n
         # loss, timeout, or blocks sent before a re-handshake (receiver restarted)
-        self.blocks_retransmitted += self.out.sent(seq, first, n, again, now)
+        self.blocks_retransmitted += out.sent(seq, first, n, again, now)
         self.packets_sent += 1
         self.bytes_sent += wire
         self.last_send = now

@@ -43,6 +43,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from jetstream_qa.constants import MinCipher, OverwriteMode, SymlinkMode, TransferFlag
 from jetstream_qa.errors import InvalidArgument, UsageError
@@ -347,6 +348,20 @@ class ReceivePlan:
             except OSError as exc:
                 self._fail(index, exc)
 
+    def writeback(self) -> None:
+        """Start writing the data written so far to the device without waiting for it
+        (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on the open entries written since
+        the last :meth:`flush`; a no-op elsewhere). Performance only: the fsync of
+        :meth:`flush` at completion then finds little left; durability still comes from
+        :meth:`flush` alone."""
+        start_writeback = _sync_file_range()
+        if start_writeback is None:
+            return
+        for index in list(self._dirty):
+            fd = self._fds.get(index)
+            if fd is not None:
+                start_writeback(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
     def finish(self) -> list[dict[str, str]]:
         """Apply the outcome of every entry and close everything.
 
@@ -481,6 +496,22 @@ def _syncfs(path: str) -> bool:
         return bool(func(fd) == 0)
     finally:
         os.close(fd)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+_sync_file_range_fn: list[Any] = []
+
+
+def _sync_file_range() -> Any:
+    """libc ``sync_file_range`` (Linux; called through ctypes, which releases the GIL), or
+    None where it does not exist. Looked up once."""
+    if not _sync_file_range_fn:
+        func = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
+        if func is not None:
+            func.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+            func.restype = ctypes.c_int
+        _sync_file_range_fn.append(func)
+    return _sync_file_range_fn[0]
 
 
 def _unlink_quietly(path: str) -> None:
