@@ -24,9 +24,12 @@ from dataclasses import dataclass
 
 from jetstream_qa.constants import FileType, SymlinkMode
 from jetstream_qa.errors import InvalidArgument
+from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.state import FileEntry
 
 __all__ = ["ManifestBuildError", "ManifestResult", "build_manifest", "check_mappings"]
+
+_NO_FAULTS = FaultSet()
 
 
 class ManifestBuildError(Exception):
@@ -84,8 +87,10 @@ def check_mappings(mappings: dict[str, object]) -> dict[str, str]:
 
 
 class _Walker:
-    def __init__(self, symlink_mode: SymlinkMode) -> None:
+    def __init__(self, symlink_mode: SymlinkMode, faults: FaultSet) -> None:
         self.mode = symlink_mode
+        if faults.active("follow-symlinks-under-ignore"):
+            self.mode = SymlinkMode.FOLLOW  # fault: SYMLINK_IGNORE follows links
         self.files: list[FileEntry] = []
         self._active_dirs: set[tuple[int, int]] = set()
 
@@ -147,14 +152,16 @@ class _Walker:
         return True
 
 
-def build_manifest(mappings: dict[str, str], symlink_mode: SymlinkMode) -> ManifestResult:
-    """Walk every source of ``{dest: src}`` (already checked by :func:`check_mappings`).
+def build_manifest(mappings: dict[str, str], symlink_mode: SymlinkMode, *,
+                   faults: FaultSet = _NO_FAULTS) -> ManifestResult:
+    """Walk every source of ``{dest: src}`` (already checked by :func:`check_mappings`);
+    ``faults``: deliberate defects (``jetstream_qa.refserver.faults``), none by default.
 
     Raises:
         ManifestBuildError: a source is missing, unreadable, a broken link (FOLLOW), part of
             a directory loop, or not a file/directory; the message names the path.
     """
-    walker = _Walker(symlink_mode)
+    walker = _Walker(symlink_mode, faults)
     for dest, src in mappings.items():
         walker.add(src, dest)
     seen: set[str] = set()

@@ -323,7 +323,7 @@ class StorageSinks:
     """Sink factory over the server's storage root."""
 
     def __init__(self, root: Path, *, faults: frozenset[str] = frozenset()) -> None:
-        self._storage = ReceiveStorage(root)
+        self._storage = ReceiveStorage(root, faults=faults)
         self._faults = faults
 
     def open(self, spec: RxSpec) -> WriteBehindSink:

@@ -18,6 +18,7 @@ from typing import Any
 from jetstream_qa.constants import MinCipher, Permission, SymlinkMode
 from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady
 from jetstream_qa.refserver.context import Context
+from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
 from jetstream_qa.refserver.manifests import ManifestBuildError, build_manifest, check_mappings
 from jetstream_qa.refserver.registry import command
@@ -38,7 +39,8 @@ _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 async def _build(ctx: Context, record: ManifestRecord) -> None:
     """Fill ``record`` from the file system: complete, or error naming the path."""
     try:
-        result = await asyncio.to_thread(build_manifest, record.mappings, record.symlink_mode)
+        result = await asyncio.to_thread(build_manifest, record.mappings, record.symlink_mode,
+                                         faults=FaultSet(ctx.app.config.faults))
     except ManifestBuildError as exc:
         if ctx.app.config.has_fault("manifest-missing-ok") and "not found" in str(exc):
             record.files, record.total_files, record.total_size = [], 0, 0

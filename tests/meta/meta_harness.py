@@ -1,0 +1,177 @@
+"""Running the conformance suites against a (faulty) reference pair, and judging the run.
+
+Theory of operation
+-------------------
+:func:`run_suites` starts an :class:`~jetstream_qa.refserver.embedded.EmbeddedPair` (the
+fault, if any, on both servers: whichever side a defect lives on, the pair is the server
+under test), then runs the real entry point of the suites in a subprocess::
+
+    python -m pytest conformance/ --js-sender ... --js-receiver ... --js-user ...
+        --js-profile quick --js-case GLOB ... --js-report-json PATH -p no:cacheprovider -q
+
+as QA would against a pair started by hand (passwords only in the environment), and reads
+the JSON summary back as ``{case id: verdict}``. :func:`judge_catch` decides whether a fault
+was caught (:class:`Catch`); :func:`mutation_table` renders the Markdown table of a run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catchers import Catcher
+
+from jetstream_qa.refserver.embedded import EmbeddedPair
+
+__all__ = ["REPO", "Catch", "SuiteRun", "judge_catch", "matching", "mutation_table",
+           "run_suites"]
+
+REPO = Path(__file__).resolve().parents[2]
+SUITES = REPO / "conformance"
+RUN_TIMEOUT_S = 240.0
+"""Bound on one subprocess run (its cases have their own timeouts well below this)."""
+_CLEAN_VERDICTS = frozenset({"PASS", "INFO", "NOT_APPLICABLE"})
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteRun:
+    """One subprocess run of the suites: verdict per case id, exit status, output tail."""
+
+    verdicts: Mapping[str, str]
+    exit_status: int
+    output_tail: str
+    duration_s: float
+
+    def unclean(self) -> dict[str, str]:
+        """Cases whose verdict is not PASS/INFO/NOT_APPLICABLE."""
+        return {k: v for k, v in self.verdicts.items() if v not in _CLEAN_VERDICTS}
+
+
+def _target_options(pair: EmbeddedPair) -> list[str]:
+    sender, receiver = pair.sender, pair.receiver
+    return ["--js-client", "bundled",
+            "--js-sender", f"{sender.host}:{sender.api_port}",
+            "--js-receiver", f"{receiver.host}:{receiver.api_port}",
+            "--js-receiver-data", f"{receiver.recv_host}:{receiver.recv_port}",
+            "--js-sender-root", str(sender.storage_root),
+            # the receiver's sandbox is its storage root: server path '/' (embedded_target)
+            "--js-receiver-root", f"{receiver.storage_root}=/",
+            "--js-user", pair.user.name, "--js-user2", pair.other_user.name,
+            "--js-superuser", pair.superuser.name]
+
+
+def _environment(pair: EmbeddedPair) -> dict[str, str]:
+    """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JETSTREAM_", "PYTEST_"))}
+    env.update(JETSTREAM_API_PASSWORD=pair.user.password,
+               JETSTREAM_API_PASSWORD2=pair.other_user.password,
+               JETSTREAM_API_SUPERUSER_PASSWORD=pair.superuser.password,
+               PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = (),
+               options: Sequence[str] = (), timeout: float = RUN_TIMEOUT_S) -> SuiteRun:
+    """Start a pair with ``faults``, run the cases matching ``globs``, read the verdicts.
+
+    Raises:
+        TransportError: a server of the pair did not start.
+        AssertionError: the run timed out or wrote no JSON summary (output tail attached).
+    """
+    command = [sys.executable, "-m", "pytest", str(SUITES), "--js-profile", "quick",
+               "--js-report-json", str(report), "-p", "no:cacheprovider", "-p", "no:xdist",
+               "-q", "-rN"]
+    for glob in sorted(set(globs)):
+        command += ["--js-case", glob]
+    started = time.monotonic()
+    with EmbeddedPair(faults=faults) as pair:
+        try:
+            proc = subprocess.run(command + _target_options(pair) + list(options),
+                                  cwd=REPO, env=_environment(pair), capture_output=True,
+                                  text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"suite run timed out after {timeout:g} s: "
+                                 f"{_tail(exc.stdout)}") from None
+    tail = _tail(proc.stdout) + _tail(proc.stderr)
+    try:
+        summary: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AssertionError(f"no JSON summary ({exc}); exit {proc.returncode}: {tail}") \
+            from None
+    verdicts = {case["id"]: case["verdict"] for case in summary["cases"]}
+    return SuiteRun(verdicts, proc.returncode, tail, time.monotonic() - started)
+
+
+def _tail(text: str | bytes | None, lines: int = 25) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return "\n".join((text or "").splitlines()[-lines:])
+
+
+def matching(glob: str, verdicts: Mapping[str, str]) -> dict[str, str]:
+    """The cases of ``verdicts`` whose id matches ``glob`` (fnmatch, like ``--js-case``)."""
+    return {k: v for k, v in verdicts.items() if fnmatch.fnmatchcase(k, glob)}
+
+
+@dataclass(frozen=True, slots=True)
+class Catch:
+    """How a fault fared: the catching cases found, and what is missing per catcher entry."""
+
+    caught_by: dict[str, str]
+    """Case id -> verdict, for cases that gave the expected verdict."""
+    missing: dict[str, str]
+    """Catcher entry -> what was observed instead (empty when the fault is caught)."""
+
+    @property
+    def caught(self) -> bool:
+        return not self.missing
+
+
+def judge_catch(catcher: Catcher, verdicts: Mapping[str, str]) -> Catch:
+    """Each entry of ``catcher.cases`` needs a matching case with ``catcher.verdict``."""
+    caught_by: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for glob in catcher.cases:
+        found = matching(glob, verdicts)
+        hits = {k: v for k, v in found.items() if v == catcher.verdict}
+        caught_by.update(hits)
+        if not hits:
+            missing[glob] = (", ".join(f"{k}: {v}" for k, v in sorted(found.items()))
+                             or "no such case was run")
+    return Catch(caught_by, missing)
+
+
+def mutation_table(records: Iterable[Mapping[str, Any]], *,
+                   clean: Mapping[str, str] | None = None) -> str:
+    """Markdown: fault -> catching cases -> verdict, with the clean pair's verdict beside.
+
+    Each record is what ``test_mutation.py`` stores per fault: ``fault``, ``area``,
+    ``expected`` (verdict), ``cases`` (catcher entries), ``observed`` ({case: verdict} of
+    the cases matching them, fault on), ``caught`` (bool), ``gap`` (text or None).
+    ``clean`` is {case: verdict} of the clean pair (None: not run).
+    """
+    rows = sorted(records, key=lambda r: (r["area"], r["fault"]))
+    caught = sum(1 for r in rows if r["caught"])
+    score = 100 * caught // len(rows) if rows else 0
+    lines = ["# Mutation score of the conformance suites", "",
+             f"{caught} of {len(rows)} faults caught ({score} %); quick profile; "
+             "each fault on both servers of an embedded pair.", "",
+             "| fault | area | catching case | expected | with fault | clean pair | caught |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        status = "yes" if r["caught"] else "**NO**" + (f" (missing: {r['gap']})"
+                                                      if r.get("gap") else "")
+        for case, verdict in sorted(r["observed"].items()) or [("(none run)", "-")]:
+            before = (clean or {}).get(case, "not run")
+            lines.append(f"| `{r['fault']}` | {r['area']} | `{case}` | {r['expected']} | "
+                         f"{verdict} | {before} | {status} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,65 @@
+"""Fault injection: every fault of the reference server must be caught by the suites.
+
+For each fault of ``jetstream_qa.refserver.faults.FAULTS`` (one test id each), an embedded
+pair runs with the fault and the suites run in a subprocess, restricted to the cases
+``catchers.FAULT_CATCHERS`` names; those cases must report FAIL (a MUST) or NON_STRICT (a
+SHOULD). One clean pair runs the union of those cases once and must give no FAIL,
+NON_STRICT or INCONCLUSIVE: a case only counts as catching a fault when it passes without
+it. The mutation table (``reports/mutation.md``) is written at the end (conftest.py).
+
+Budget: each run is one pair plus one pytest process on a handful of cases (quick profile);
+the tests are independent, so ``-n 2`` runs two at a time (no xdist group on purpose).
+"""
+
+from __future__ import annotations
+
+import pytest
+from catchers import FAULT_CATCHERS, KNOWN_GAPS
+from meta_harness import judge_catch, matching, run_suites
+
+from jetstream_qa.refserver.faults import FAULTS
+
+
+def _observed(globs: tuple[str, ...], verdicts: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for glob in globs:
+        out.update(matching(glob, verdicts))
+    return out
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("fault", sorted(FAULT_CATCHERS))
+def test_fault_is_caught(fault, tmp_path, meta_record, request):
+    """With ``fault`` on, each catching case reports the expected verdict."""
+    catcher = FAULT_CATCHERS[fault]
+    if fault in KNOWN_GAPS:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[fault]))
+    run = run_suites(catcher.cases, tmp_path / "conformance.json", faults=[fault],
+                     options=catcher.options)
+    catch = judge_catch(catcher, dict(run.verdicts))
+    meta_record(fault, {"kind": "fault", "fault": fault, "area": FAULTS[fault].area,
+                        "expected": catcher.verdict, "cases": list(catcher.cases),
+                        "observed": _observed(catcher.cases, dict(run.verdicts)),
+                        "caught": catch.caught, "gap": KNOWN_GAPS.get(fault),
+                        "durationS": round(run.duration_s, 1)})
+    assert catch.caught, (f"fault {fault!r} ({FAULTS[fault].description}) not caught: "
+                          f"expected {catcher.verdict} in {catch.missing}\n{run.output_tail}")
+    if catcher.verdict == "FAIL":
+        assert run.exit_status == 1, f"a FAIL must fail the run\n{run.output_tail}"
+
+
+@pytest.mark.timeout(300)
+def test_clean_pair_passes_every_catching_case(tmp_path, meta_record):
+    """Without faults the same cases give only PASS/INFO/NOT_APPLICABLE, and every catching
+    case exists in the quick profile and runs (PASS or INFO, never NOT_APPLICABLE)."""
+    globs = sorted({c for catcher in FAULT_CATCHERS.values() for c in catcher.cases})
+    run = run_suites(globs, tmp_path / "conformance.json")
+    observed = _observed(tuple(globs), dict(run.verdicts))
+    meta_record("clean-pair", {"kind": "clean", "observed": observed,
+                               "durationS": round(run.duration_s, 1)})
+    assert not run.unclean(), f"the clean pair fails cases: {run.unclean()}\n{run.output_tail}"
+    not_run = [g for g in globs if not matching(g, run.verdicts)]
+    assert not not_run, f"catching cases missing from the suites (quick profile): {not_run}"
+    idle = {k: v for k, v in observed.items() if v not in ("PASS", "INFO")}
+    assert not idle, f"catching cases that cannot catch anything here: {idle}"
+    assert run.exit_status == 0, run.output_tail
