@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +168,22 @@ def api() -> Iterator[Callable[..., Any]]:
     yield factory
     for session in sessions:
         session.disconnect()
+
+
+# --- the mutation table under pytest-xdist ------------------------------------------------
+# tests/meta writes reports/mutation.md from its workers; the xdist controller never loads
+# tests/meta/conftest.py, so it prints the table here when this run (re)wrote it.
+_MUTATION_TABLE = Path(__file__).resolve().parent.parent / "reports" / "mutation.md"
+_SESSION_START = pytest.StashKey[float]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SESSION_START] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and config.pluginmanager.has_plugin("dsession"):
+        started = config.stash.get(_SESSION_START, time.time())
+        if _MUTATION_TABLE.is_file() and _MUTATION_TABLE.stat().st_mtime >= started:
+            terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
+            terminalreporter.write_line(_MUTATION_TABLE.read_text(encoding="utf-8"))
