@@ -19,10 +19,19 @@ Theory of operation:
   subprocesses when no ``--host``), sends it to workers in a custom message, and in
   ``quitting`` cross-checks with the sender's counters, writes reports/load.json, evaluates
   ``--js-check`` thresholds and sets ``environment.process_exit_code``.
-- A user stopped mid-transfer settles it in ``on_stop``: counted if the server already
-  completed it, cancelled otherwise (``transfers.cancelledAtStop``). Locust's
-  ``--stop-timeout S`` lets running transfers finish instead, so the destination then holds
-  exactly the delivered bytes (a cancelled multi-file transfer may leave finished files).
+- Every transfer is counted exactly once (:mod:`jetstream_qa.loadrun.ledger`): its fresh
+  ``destinationPath`` is registered before ``createTransfer`` is sent, and its TRANSFER
+  event settles that path. Locust stops users by killing their greenlets, and the kill can
+  land mid-task: between the server creating a transfer and the client reading its id (a
+  user killed while waiting gets its GreenletExit asynchronously, after it may have started
+  its next task). So a user stopped mid-transfer settles what is final in ``on_stop``, and
+  at test stop (users gone) every transfer of this process that the sender lists under the
+  run's prefix and no event settled yet is settled from the sender's own record: complete
+  -> delivered, failed -> failure, still running after ``--stop-timeout`` more seconds (at
+  once without it) -> cancelled (``transfers.cancelledAtStop``; its path is in
+  ``cancelledAtStopPaths``, as a cancelled multi-file transfer may leave finished files).
+  With ``--stop-timeout S`` running transfers finish, so the destination then holds exactly
+  the delivered bytes.
 
 Call :func:`install` once from the locustfile.
 
@@ -53,8 +62,10 @@ from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 
 from jetstream_qa.constants import TransferFlag
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError, ServerError
+from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
 from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import LoadSettings, add_arguments, settings_from_options
+from jetstream_qa.loadrun.settle import settle_transfers
 from jetstream_qa.loadrun.shapes import shape_tick
 
 __all__ = ["THRESHOLD_EXIT_CODE", "JetStreamUser", "api_rate_pacing", "check_gevent",
@@ -67,7 +78,7 @@ _MSG_TARGET: Final = "jsqa-target"
 _MSG_TARGET_REQUEST: Final = "jsqa-target-request"
 _MSG_STOP: Final = "jsqa-stop"
 _FINAL_REPORT_GRACE_S: Final = 20.0
-_FINAL: Final = frozenset({"complete", "error", "cancelled"})
+_FINAL: Final = FINAL_STATUSES
 
 
 class _State:
@@ -114,7 +125,8 @@ class JetStreamUser(User):
         """Per-user random choices (which files to send)."""
         self._seq = itertools.count()
         self._destination: str | None = None
-        self._inflight: tuple[int, str, float] | None = None
+        self._inflight: tuple[int, str] | None = None
+        """(transferId, destinationPath) while waiting for a transfer."""
 
     # --- lifecycle ----------------------------------------------------------------------
     def on_start(self) -> None:
@@ -139,39 +151,29 @@ class JetStreamUser(User):
     def on_stop(self) -> None:
         """Settle an interrupted transfer, then disconnect. Settling is teardown bookkeeping
         on a fresh connection (the old one may hold a half-read answer) and fires no API
-        events: only the transfer's own TRANSFER event when it did complete."""
+        events; whatever it cannot or need not settle now, the reconciliation at test stop
+        does."""
         inflight, self._inflight = self._inflight, None
         if self.api is not None:
             with contextlib.suppress(Exception):
                 self.api.disconnect()
-        if inflight is None:
+        if inflight is None or _session().ledger.is_settled(inflight[1]):
             return
         try:
             api = _session().connect()
         except Exception as exc:
-            log.warning("could not settle transfer %s: %s", inflight[0], _error_text(exc))
+            log.warning("could not settle transfer %s now: %s", inflight[0], _error_text(exc))
             return
         try:
-            self._settle(api, *inflight)
+            # with --stop-timeout a running transfer may still finish: the reconciliation at
+            # test stop gives it that long; without, it is cancelled now
+            _settle(self.environment, api, [api.send.getTransfer(inflight[0])],
+                    leave_running=bool(self.environment.stop_timeout))
         except Exception as exc:
-            log.warning("could not settle transfer %s: %s", inflight[0], _error_text(exc))
+            log.warning("could not settle transfer %s now: %s", inflight[0], _error_text(exc))
         finally:
             with contextlib.suppress(Exception):
                 api.disconnect()
-
-    def _settle(self, api: Any, transfer_id: int, scenario: str, started: float) -> None:
-        state = api.send.getTransfer(transfer_id)
-        if state.get("status") not in _FINAL:
-            try:
-                api.send.cancelTransfer(transfer_id)
-                _session().recorder.note_cancelled_at_stop()
-                return
-            except JetStreamQAError:  # finished meanwhile (NotReady): look again
-                state = api.send.getTransfer(transfer_id)
-        if state.get("status") == "complete":
-            self._fire("TRANSFER", scenario, started, time.time(),
-                       Measured(int(state.get("totalBytes") or 0),
-                                {"transferId": str(transfer_id)}), None)
 
     # --- the one timing helper ----------------------------------------------------------
     @contextlib.contextmanager
@@ -193,12 +195,8 @@ class JetStreamUser(User):
     def _fire(self, request_type: str, name: str, wall_start: float, wall_end: float,
               measured: Measured, exc: BaseException | None,
               response_time: float | None = None) -> None:
-        context = {"start": wall_start, "end": wall_end, **measured.context}
-        self.environment.events.request.fire(
-            request_type=request_type, name=name,
-            response_time=(wall_end - wall_start) * 1000.0 if response_time is None
-            else response_time,
-            response_length=measured.response_length, exception=exc, context=context)
+        _fire_event(self.environment, request_type, name, wall_start, wall_end,
+                    measured.response_length, exc, measured.context, response_time)
 
     # --- API calls ----------------------------------------------------------------------
     def call(self, command: str, *args: Any, **params: Any) -> Any:
@@ -251,14 +249,22 @@ class JetStreamUser(User):
         if manifest.get("status") != "complete":
             raise ServerError(f"manifest {manifest.get('manifestId')} ended "
                               f"{manifest.get('status')}: {manifest.get('errorMessage')}")
+        # the intent is registered before the request: a kill between the server creating
+        # the transfer and this greenlet reading its id cannot lose it (loadrun/ledger.py)
+        dest_path = session.dest_path(self.index, next(self._seq))
+        session.ledger.expect(dest_path, name, measured.started)
+        measured.context["destinationPath"] = dest_path
         created = self._call("send.createTransfer", destination, manifest["manifestId"],
-                             destinationPath=session.dest_path(self.index, next(self._seq)),
-                             transferFlags=int(flags))
+                             destinationPath=dest_path, transferFlags=int(flags))
         transfer_id = created["transferId"]
         measured.context["transferId"] = str(transfer_id)
         session.recorder.note_transfer_id(str(transfer_id))
-        self._inflight = (transfer_id, name, measured.started)
-        final = self._wait_transfer(transfer_id, session.settings.transfer_timeout)
+        self._inflight = (transfer_id, dest_path)
+        try:
+            final = self._wait_transfer(transfer_id, session.settings.transfer_timeout)
+        except Exception:  # a failure of this TRANSFER (GreenletExit: on_stop settles it)
+            self._inflight = None
+            raise
         self._inflight = None
         if final.get("status") != "complete":
             raise ServerError(f"transfer {transfer_id} ended {final.get('status')}: "
@@ -416,6 +422,68 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
+def _fire_event(environment: Environment, request_type: str, name: str, wall_start: float,
+                wall_end: float, response_length: int, exc: BaseException | None,
+                context: dict[str, Any], response_time: float | None = None) -> None:
+    """Fire one ``request`` event. A TRANSFER event with a ``destinationPath`` settles that
+    path in the ledger; a second event for a settled path is dropped (exactly once)."""
+    path = context.get("destinationPath")
+    if request_type == "TRANSFER" and path is not None \
+            and not _session().ledger.settle(str(path)):
+        log.warning("transfer to %s already counted; second event dropped", path)
+        return
+    hooks: Any = environment.events
+    hooks.request.fire(
+        request_type=request_type, name=name,
+        response_time=max(0.0, (wall_end - wall_start) * 1000.0) if response_time is None
+        else response_time,
+        response_length=response_length, exception=exc,
+        context={"start": wall_start, "end": max(wall_end, wall_start), **context})
+
+
+def _settle(environment: Environment, api: Any, transfers: Sequence[dict[str, Any]], *,
+            grace_s: float = 0.0, leave_running: bool = False) -> int:
+    """:func:`~jetstream_qa.loadrun.settle.settle_transfers`, firing the TRANSFER events."""
+
+    def fire(item: Settlement) -> None:
+        context = {"transferId": item.transfer_id, "destinationPath": item.intent.dest_path,
+                   "settledAtStop": True}
+        ended = item.ended if item.ended is not None else time.time()
+        _fire_event(environment, "TRANSFER", item.intent.scenario,
+                    item.intent.started or ended, ended, item.nbytes,
+                    None if item.action == "deliver"
+                    else ServerError(item.error or "transfer failed"), context)
+
+    return settle_transfers(_session(), api, transfers, fire=fire, grace_s=grace_s,
+                            leave_running=leave_running)
+
+
+def _reconcile(environment: Environment) -> None:
+    """At test stop (users stopped): settle every transfer this process created from the
+    sender's own records, so that each one is counted exactly once (loadrun/ledger.py).
+    Running ones get ``--stop-timeout`` seconds to finish, like the users got."""
+    session = _session()
+    if session.ledger.unsettled == 0:
+        return
+    try:
+        api = session.connect()
+        try:
+            settled = _settle(environment, api, api.send.getTransfers(),
+                              grace_s=float(environment.stop_timeout or 0.0))
+        finally:
+            with contextlib.suppress(Exception):
+                api.disconnect()
+    except Exception as exc:
+        log.error("jetstream-qa: could not reconcile the run's transfers with the sender "
+                  "(%s); reports/load.json may miss some", _error_text(exc))
+        return
+    log.info("jetstream-qa: settled %d transfer(s) at stop from the sender's records",
+             settled)
+    if session.ledger.unsettled:
+        log.info("jetstream-qa: %d transfer(s) were never created (their users stopped "
+                 "before the sender answered)", session.ledger.unsettled)
+
+
 def _on_request(request_type: str, name: str, response_time: float, response_length: int,
                 exception: BaseException | None = None, context: dict[str, Any] | None = None,
                 **_: Any) -> None:
@@ -464,14 +532,16 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
-    """Local/worker: note the end. Master: a headless ``quit`` gives workers only 0.5 s for
-    their final report, too short for users settling transfers; so stop the workers first
-    and wait (bounded) until each reported its final, stopped state."""
+    """Local/worker: settle every transfer with the sender, then note the end. Master: a
+    headless ``quit`` gives workers only 0.5 s for their final report, too short for users
+    settling transfers; so stop the workers first and wait (bounded) until each reported its
+    final, stopped state."""
     session = _State.session
     if session is None:
         return
     runner: Any = environment.runner
     if not isinstance(runner, MasterRunner):
+        _reconcile(environment)  # before ``ended``: a worker's final report waits for it
         session.ended = time.time()
         return
     pending = {client.id for client in runner.clients.all}

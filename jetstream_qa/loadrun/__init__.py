@@ -6,6 +6,7 @@ sets, shapes, and the per-process session that writes reports/load.json.
 """
 
 from jetstream_qa.loadrun.filesets import FileSet, FileSetRecipe, load_recipe
+from jetstream_qa.loadrun.ledger import Intent, Settlement, TransferLedger
 from jetstream_qa.loadrun.session import LoadSession, sum_counters
 from jetstream_qa.loadrun.settings import (
     PASSWORD_ENV,
@@ -15,6 +16,7 @@ from jetstream_qa.loadrun.settings import (
     parse_address,
     settings_from_options,
 )
+from jetstream_qa.loadrun.settle import settle_transfers
 from jetstream_qa.loadrun.shapes import shape_tick
 from jetstream_qa.loadrun.target import Target, remote_target, start_embedded
 
@@ -23,14 +25,18 @@ __all__ = [
     "Address",
     "FileSet",
     "FileSetRecipe",
+    "Intent",
     "LoadSession",
     "LoadSettings",
+    "Settlement",
     "Target",
+    "TransferLedger",
     "add_arguments",
     "load_recipe",
     "parse_address",
     "remote_target",
     "settings_from_options",
+    "settle_transfers",
     "shape_tick",
     "start_embedded",
     "sum_counters",

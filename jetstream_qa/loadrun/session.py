@@ -23,6 +23,7 @@ from jetstream_qa import __version__
 from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
 from jetstream_qa.loadrun.filesets import FileSet, load_recipe
+from jetstream_qa.loadrun.ledger import TransferLedger
 from jetstream_qa.loadrun.settings import LoadSettings
 from jetstream_qa.loadrun.target import Target, remote_target, start_embedded
 from jetstream_qa.loadstats import (
@@ -77,6 +78,7 @@ class LoadSession:
         self._filesets: dict[str, FileSet] = {}
         self._source_dir: Path | None = None
         self._data_address: tuple[str, int, str | None] | None = None
+        self._ledger: TransferLedger | None = None
 
     # --- target -------------------------------------------------------------------------
     def start_target(self) -> Target:
@@ -91,7 +93,9 @@ class LoadSession:
     def adopt_target(self, data: Mapping[str, Any]) -> None:
         """Worker: take the target (and run id) the master sent."""
         self.target = Target.from_message(data["target"], password=self.settings.password)
-        self.run_id = str(data["runId"])
+        if str(data["runId"]) != self.run_id:
+            self.run_id = str(data["runId"])
+            self._ledger = None  # before any transfer: users wait for the target
 
     def target_message(self) -> dict[str, Any]:
         """Master: what workers need to reach the target."""
@@ -139,8 +143,17 @@ class LoadSession:
         return self._source_dir
 
     def dest_path(self, user_index: int, seq: int) -> str:
-        """A fresh ``destinationPath`` for one transfer of one user."""
-        return f"{self.settings.dest_path}/{self.run_id}/p{os.getpid()}/u{user_index}/t{seq}"
+        """A fresh ``destinationPath`` for one transfer of one user (it names the transfer
+        in :attr:`ledger`)."""
+        return f"{self.ledger.prefix}u{user_index}/t{seq}"
+
+    @property
+    def ledger(self) -> TransferLedger:
+        """This process's transfers of this run (prefix ``DEST/RUN/pPID/``)."""
+        if self._ledger is None:
+            self._ledger = TransferLedger(
+                f"{self.settings.dest_path}/{self.run_id}/p{os.getpid()}/")
+        return self._ledger
 
     # --- end of run ---------------------------------------------------------------------
     def server_counters(self) -> dict[str, Any]:

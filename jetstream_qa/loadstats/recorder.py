@@ -59,6 +59,7 @@ class LoadRecorder:
         self.delivered_bytes = 0
         self.transfer_ids: set[str] = set()
         self.cancelled_at_stop = 0
+        self.cancelled_at_stop_paths: list[str] = []
 
     # --- feeding ------------------------------------------------------------------------
     def record_request(self, request_type: str, name: str, response_time_ms: float, *,
@@ -97,10 +98,13 @@ class LoadRecorder:
         """Remember a transfer this run created (for the server-counter cross-check)."""
         self.transfer_ids.add(transfer_id)
 
-    def note_cancelled_at_stop(self) -> None:
+    def note_cancelled_at_stop(self, dest_path: str | None = None) -> None:
         """A transfer still running when its user was stopped was cancelled (not a failure,
-        not delivered; a multi-file one may have left its already finished files)."""
+        not delivered; it may have left finished files under ``dest_path``, reported so that
+        they can be told apart from delivered ones)."""
         self.cancelled_at_stop += 1
+        if dest_path is not None:
+            self.cancelled_at_stop_paths.append(dest_path)
 
     # --- merging ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +123,7 @@ class LoadRecorder:
             "deliveredBytes": self.delivered_bytes,
             "transferIds": sorted(self.transfer_ids),
             "cancelledAtStop": self.cancelled_at_stop,
+            "cancelledAtStopPaths": list(self.cancelled_at_stop_paths),
         }
 
     def drain(self) -> dict[str, Any]:
@@ -146,6 +151,8 @@ class LoadRecorder:
             self.delivered_bytes += int(data["deliveredBytes"])
             self.transfer_ids.update(str(t) for t in data["transferIds"])
             self.cancelled_at_stop += int(data.get("cancelledAtStop", 0))
+            self.cancelled_at_stop_paths.extend(str(p)
+                                                for p in data.get("cancelledAtStopPaths", ()))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed load delta: {exc}") from exc
 

@@ -5,7 +5,7 @@ Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
     {"schema", "environment", "settings", "startedAt", "endedAt",
      "goodput": {"totalBytes", "elapsedS", "meanBytesPerSecond", "series": [...],
                  "byScenario": {name: {"totalBytes", "meanBytesPerSecond"}}},
-     "transfers": {"count", "failures", "cancelledAtStop",
+     "transfers": {"count", "failures", "cancelledAtStop", "cancelledAtStopPaths",
                    "throughputBytesPerSecond": {p50, p90, p95, p99, min, max}},
      "latency": {"<type> <name>": {count, failures, p50, p90, p95, p99, max, series}},
      "errors": [{name, error, occurrences}], "serverCounters": {...}, "checks": [...]}
@@ -151,6 +151,7 @@ def build_load_report(metrics: RunMetrics, *, environment: Mapping[str, Any],
         },
         "transfers": {"count": rec.transfers, "failures": rec.transfer_failures,
                       "cancelledAtStop": rec.cancelled_at_stop,
+                      "cancelledAtStopPaths": sorted(rec.cancelled_at_stop_paths),
                       "throughputBytesPerSecond": _summary(rec.throughput)},
         "latency": latency,
         "errors": [{"name": key, "error": error, "occurrences": n}

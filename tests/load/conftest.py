@@ -16,6 +16,8 @@ def run_locust(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]
     whole process group, embedded servers included, is killed if it runs over)."""
 
     def run(args: Sequence[str], *, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        return run_bounded(locust_cmd(*args), cwd=tmp_path, env=locust_env(), timeout=timeout)
+        proc = run_bounded(locust_cmd(*args), cwd=tmp_path, env=locust_env(), timeout=timeout)
+        (tmp_path / "locust.stderr").write_text(proc.stderr, encoding="utf-8")  # post-mortems
+        return proc
 
     return run

@@ -47,10 +47,49 @@ def test_embedded_pair_transfers_byte_exact_with_exact_goodput(run_locust, tmp_p
         shutil.rmtree(pair_root, ignore_errors=True)
 
 
-def _check_delivery(report: dict, pair_root: Path) -> None:
+def test_force_stopped_users_count_every_transfer_exactly_once(run_locust, tmp_path: Path
+                                                                ) -> None:
+    # no --stop-timeout: Locust kills the users at the end wherever they are, also between
+    # the sender creating a transfer and the client reading its id; the run still accounts
+    # for every transfer it created, from the sender's own records
+    proc = run_locust(["--headless", "-u", "6", "-r", "6", "-t", "5s", "--js-scale", "0.01",
+                       "--js-keep", "--js-report", "reports/load.json", "--json-file", "locust",
+                       "SmallFilesUser", "LargeFilesUser", "MixedUser"], timeout=120)
+    report_path = tmp_path / "reports/load.json"
+    assert report_path.is_file(), proc.stderr[-3000:]
+    report = load_report(report_path)
+    pair_root = Path(report["environment"]["pairRoot"])
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        transfers = report["transfers"]
+        assert transfers["failures"] == 0, report["errors"]
+        storage = pair_root / "receiver" / "storage"
+        cancelled = [storage / path for path in transfers["cancelledAtStopPaths"]]
+        assert len(cancelled) == transfers["cancelledAtStop"]
+        delivered = [p for p in _delivered_files(report, pair_root)
+                     if not any(c in p.parents for c in cancelled)]
+        delivered_bytes = sum(p.stat().st_size for p in delivered)
+        counters = report["serverCounters"]
+        detail = {"counters": counters, "transfers": transfers}
+        assert report["goodput"]["totalBytes"] == delivered_bytes == counters["completeBytes"], \
+            detail
+        assert counters["complete"] == transfers["count"], detail
+        assert counters["transfers"] == transfers["count"] + transfers["cancelledAtStop"], detail
+        ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
+        assert ours == locust_json_counts(tmp_path / "locust.json")
+    finally:
+        shutil.rmtree(pair_root, ignore_errors=True)
+
+
+def _delivered_files(report: dict, pair_root: Path) -> list[Path]:
     dest_root = pair_root / "receiver" / "storage" / "jsqa-load" / report["environment"]["runId"]
     delivered = [p for p in dest_root.rglob("*") if p.is_file() and _DELIVERED.match(p.name)]
     assert delivered, f"nothing delivered under {dest_root}"
+    return delivered
+
+
+def _check_delivery(report: dict, pair_root: Path) -> None:
+    delivered = _delivered_files(report, pair_root)
     delivered_bytes = sum(p.stat().st_size for p in delivered)
 
     goodput = report["goodput"]
@@ -71,6 +110,7 @@ def _check_delivery(report: dict, pair_root: Path) -> None:
         report["transfers"]["count"] - report["transfers"]["failures"], detail
     assert counters["transfers"] == counters["complete"], detail  # none cancelled or failed
     assert report["transfers"]["cancelledAtStop"] == 0, detail
+    assert report["transfers"]["cancelledAtStopPaths"] == [], detail
 
     sources = {p.name: p for p in (pair_root / "sources").rglob("*.bin")}
     for path in sorted(delivered)[:: max(1, len(delivered) // 25)]:  # ~25 spot checks

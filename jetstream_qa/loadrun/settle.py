@@ -1,0 +1,79 @@
+"""Settling a load process's transfers with the sender's own records (no Locust here).
+
+:func:`settle_transfers` applies :meth:`TransferLedger.plan` over a connected API object:
+complete transfers are handed to ``fire`` as delivered, failed ones as failures, and running
+ones get a grace period before they are cancelled (docs/protocol.md 4.4: ``cancel`` from
+``pending``/``sending``/``suspended`` gives ``cancelled``; from a final status it is refused
+with NotReady, i.e. the transfer finished meanwhile and is planned again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
+
+if TYPE_CHECKING:
+    from jetstream_qa.loadrun.session import LoadSession
+
+__all__ = ["settle_transfers"]
+
+
+def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[str, Any]], *,
+                     fire: Callable[[Settlement], None], grace_s: float = 0.0,
+                     leave_running: bool = False) -> int:
+    """Settle every unsettled transfer of this process among ``transfers``.
+
+    Args:
+        session: the process's session (its ledger, recorder and API timeout).
+        api: a connected, authenticated API object on the sender.
+        transfers: Transfer structures from the sender.
+        fire: keyword-only; fires the TRANSFER event of a ``deliver``/``fail`` settlement
+            (and so settles its path in the ledger).
+        grace_s: keyword-only; seconds the running ones get, together, to finish before
+            they are cancelled (a cancelled one counts as cancelled at stop unless it
+            completed meanwhile).
+        leave_running: keyword-only; leave running ones unsettled (for a later call).
+
+    Returns:
+        How many transfers were settled.
+
+    Raises:
+        The client's errors when the sender cannot be asked.
+    """
+    plan = [item for item in session.ledger.plan(transfers)
+            if not (leave_running and item.action == "cancel")]
+    deadline = time.monotonic() + grace_s
+    for item in plan:
+        if item.action == "cancel":
+            final = _finish_or_cancel(api, int(item.transfer_id), session.settings.timeout,
+                                      grace_s=deadline - time.monotonic())
+            item = next(iter(session.ledger.plan([final])), item)
+            if item.action == "cancel" or final.get("status") == "cancelled":
+                if session.ledger.settle(item.intent.dest_path):
+                    session.recorder.note_transfer_id(item.transfer_id)
+                    session.recorder.note_cancelled_at_stop(item.intent.dest_path)
+                continue
+        fire(item)
+    return len(plan)
+
+
+def _finish_or_cancel(api: Any, transfer_id: int, timeout: float, *, grace_s: float = 0.0
+                      ) -> dict[str, Any]:
+    """Wait up to ``grace_s`` for a transfer to finish, else cancel it; return it once final
+    (or as it is ``timeout`` seconds after the cancel)."""
+    if grace_s > 0:
+        with contextlib.suppress(JetStreamQAError):  # RequestTimeout: still running
+            final = dict(api.send.waitForTransfer(transfer_id, timeout=grace_s))
+            if final.get("status") in FINAL_STATUSES:
+                return final
+    with contextlib.suppress(JetStreamQAError):  # NotReady: it finished meanwhile
+        api.send.cancelTransfer(transfer_id)
+    try:
+        return dict(api.send.waitForTransfer(transfer_id, timeout=timeout))
+    except JetStreamQAError:  # still not final: counted as cancelled at stop
+        return dict(api.send.getTransfer(transfer_id))
