@@ -56,6 +56,7 @@ from typing import Any, ClassVar, Final
 import gevent
 import gevent.event
 import locust
+import locust.log
 from locust import LoadTestShape, User, constant_throughput, events
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
@@ -592,5 +593,7 @@ def _finish(environment: Environment, session: LoadSession) -> None:
             sys.stderr.write(f"jetstream-qa check {result.detail}\n")
     if failed:
         environment.process_exit_code = THRESHOLD_EXIT_CODE
-    elif results and not runner.exceptions:
+    elif results and not runner.exceptions and not locust.log.unhandled_greenlet_exception:
+        # thresholds decide (k6-style): passing checks clear Locust's request-error exit
+        # status, but never hide an exception in an event handler (Locust's exit 2)
         environment.process_exit_code = 0
