@@ -117,18 +117,10 @@ def make_spec(data: bytes, *, cipher: int, max_datagram: int = 1400,
                     max_datagram=max_datagram)
 
 
-def run(data: bytes, *, cipher: int, channel_seed: int = 1, loss: float = 0.0,
-        dup: float = 0.0, reorder: float = 0.0, max_datagram: int = 1400,
-        receiver_min: int = 0, limit_s: float = 120.0,
-        ) -> tuple[SenderSession, ReceiverEndpoint, MemorySinks]:
-    sinks = MemorySinks()
-    rx = ReceiverEndpoint(static_key=crypto.generate_ephemeral(), server_uid="rx-uid",
-                          server_id="rx-id", min_cipher=receiver_min, sinks=sinks,
-                          window=64, max_datagram=max_datagram)
-    tx = SenderSession(make_spec(data, cipher=cipher, max_datagram=max_datagram),
-                       MemorySource(data))
-    up = Channel(channel_seed, loss=loss, dup=dup, reorder=reorder)
-    down = Channel(channel_seed + 1000, loss=loss, dup=dup, reorder=reorder)
+def simulate(tx: SenderSession, rx: ReceiverEndpoint, up: Channel, down: Channel, *,
+             limit_s: float) -> None:
+    """Run sender and receiver cores back to back over the two channels, in simulated time
+    (0.5 ms steps), until the sender finishes or ``limit_s`` of simulated time passes."""
     now = 0.0
     for d in tx.start(now):
         up.put(d, now)
@@ -151,6 +143,21 @@ def run(data: bytes, *, cipher: int, channel_seed: int = 1, loss: float = 0.0,
             if not n:
                 break
             up.put(bytes(buf[:n]), now)
+
+
+def run(data: bytes, *, cipher: int, channel_seed: int = 1, loss: float = 0.0,
+        dup: float = 0.0, reorder: float = 0.0, max_datagram: int = 1400,
+        receiver_min: int = 0, limit_s: float = 120.0,
+        ) -> tuple[SenderSession, ReceiverEndpoint, MemorySinks]:
+    sinks = MemorySinks()
+    rx = ReceiverEndpoint(static_key=crypto.generate_ephemeral(), server_uid="rx-uid",
+                          server_id="rx-id", min_cipher=receiver_min, sinks=sinks,
+                          window=64, max_datagram=max_datagram)
+    tx = SenderSession(make_spec(data, cipher=cipher, max_datagram=max_datagram),
+                       MemorySource(data))
+    up = Channel(channel_seed, loss=loss, dup=dup, reorder=reorder)
+    down = Channel(channel_seed + 1000, loss=loss, dup=dup, reorder=reorder)
+    simulate(tx, rx, up, down, limit_s=limit_s)
     return tx, rx, sinks
 
 
@@ -241,25 +248,7 @@ def test_simulation_large_file_list_crosses_in_many_meta_chunks_under_loss() -> 
                           server_id="i", min_cipher=0, sinks=sinks, max_datagram=1400)
     tx = SenderSession(spec, MemorySource(data))
     up, down = Channel(4, loss=0.1), Channel(5, loss=0.1)
-    now = 0.0
-    for d in tx.start(now):
-        up.put(d, now)
-    buf = bytearray(70000)
-    while not tx.finished and now < 120:
-        now += 0.0005
-        for d in up.due(now):
-            buf[:len(d)] = d
-            for out, _a in rx.datagram(buf, len(d), SENDER_ADDR, now):
-                down.put(out, now)
-        for out, _a in rx.tick(now):
-            down.put(out, now)
-        for d in down.due(now):
-            for out in tx.receive(d, now):
-                up.put(out, now)
-        for out in tx.tick(now):
-            up.put(out, now)
-        while n := tx.fill_data(buf, now):
-            up.put(bytes(buf[:n]), now)
+    simulate(tx, rx, up, down, limit_s=120.0)
     assert tx.state is SenderState.DONE, tx.error
     assert [e.dest_path for e in sinks.specs[0].entries] == [e.dest_path for e in entries]
     assert bytes(sinks.sinks[0].data) == data
