@@ -81,6 +81,10 @@ class ServerConfig:
     api_tokens: bool = True
     server_name: str = "jetstream-qa-ref"
     external_address: str | None = None
+    max_datagram: int | None = None
+    """UDP datagram payload bytes; None = large on loopback, Ethernet-sized otherwise."""
+    open_give_up: float = 60.0
+    """Seconds a sender retries OPEN against a silent receiver before the transfer errs."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "storage_root", Path(self.storage_root))
@@ -127,6 +131,11 @@ class ServerConfig:
         _check_positive("--gc-max-age", self.gc_max_age_seconds)
         if not isinstance(self.max_frame, int) or not 1024 <= self.max_frame <= (1 << 30):
             raise _bad("--max-frame", self.max_frame, "expected bytes in 1024..2**30")
+        if self.max_datagram is not None and (
+                isinstance(self.max_datagram, bool) or not isinstance(self.max_datagram, int)
+                or not 576 <= self.max_datagram <= 65507):
+            raise _bad("--max-datagram", self.max_datagram, "expected bytes in 576..65507")
+        _check_positive("--open-give-up", self.open_give_up)
 
     def has_fault(self, name: str) -> bool:
         """True when fault ``name`` was switched on with ``--fault``."""
@@ -220,6 +229,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lim.add_argument("--borrow-incoming-rate", action="store_true")
     lim.add_argument("--borrow-outgoing-rate", action="store_true")
     lim.add_argument("--persistent-state", action=argparse.BooleanOptionalAction, default=True)
+    lim.add_argument("--max-datagram", default=None,
+                     help="UDP payload bytes (default: 65000 on loopback, 1400 otherwise)")
+    lim.add_argument("--open-give-up", default="60",
+                     help="seconds to retry OPEN against a silent receiver (default 60)")
     lim.add_argument("--gc-interval", default="3600", help="seconds between garbage collections")
     lim.add_argument("--gc-max-age", default=str(48 * 3600), help="seconds finished objects live")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[,NAME]",
@@ -267,6 +280,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         gc_max_age_seconds=_number("--gc-max-age", args.gc_max_age, int),
         api_tokens=not args.disable_api_tokens, server_name=args.server_name,
         external_address=args.external_address,
+        max_datagram=_number("--max-datagram", args.max_datagram, int),
+        open_give_up=_number("--open-give-up", args.open_give_up, float),
     )
 
 

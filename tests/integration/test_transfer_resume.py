@@ -20,7 +20,6 @@ import pytest
 
 from jetstream_qa.client import JetStream
 from jetstream_qa.refserver.embedded import EmbeddedPair
-from jetstream_qa.refserver.engine import OPEN_GIVE_UP_ENV
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -90,13 +89,11 @@ def test_receiver_sigkill_and_restart_resumes_from_checkpoint(tmp_path: Path,
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
 
 
-def test_unreachable_receiver_fails_after_give_up(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(OPEN_GIVE_UP_ENV, "1.5")
+def test_unreachable_receiver_fails_after_give_up(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "x.bin").write_bytes(b"x" * 1000)
-    with EmbeddedPair() as pair, \
+    with EmbeddedPair(sender_args=["--open-give-up", "1.5"]) as pair, \
             JetStream().api("127.0.0.1", pair.sender.api_port, timeout=30) as api:
         api.server.auth(pair.user.name, pair.user.password)
         tid = _transfer(api, src, _free_udp_port())

@@ -56,6 +56,9 @@ def test_defaults_and_options(tmp_path: Path) -> None:
     (["--max-frame", "10"], "--max-frame", "10"),
     (["--outgoing-rate-limit", "-5"], "--outgoing-rate-limit", "-5"),
     (["--superuser", "ghost"], "--superuser", "ghost"),
+    (["--max-datagram", "100"], "--max-datagram", "100"),
+    (["--max-datagram", "70000"], "--max-datagram", "70000"),
+    (["--open-give-up", "0"], "--open-give-up", "0"),
 ])
 def test_bad_values_name_option_and_value(tmp_path: Path, argv: list[str], option: str,
                                           value: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
 from typing import Any
@@ -32,15 +31,13 @@ from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM, NETWORK_MAX_DATAGRAM
 __all__ = ["Engine"]
 
 log = logging.getLogger("jetstream_qa.refserver.engine")
-MAX_DATAGRAM_ENV = "JETSTREAM_QA_MAX_DATAGRAM"
-OPEN_GIVE_UP_ENV = "JETSTREAM_QA_OPEN_GIVE_UP"
 
 
-def _max_datagram(host: str) -> int:
-    """Datagram payload size: large on loopback, Ethernet-sized otherwise (env override)."""
-    text = os.environ.get(MAX_DATAGRAM_ENV)
-    if text:
-        return max(576, min(65507, int(text)))
+def _max_datagram(host: str, configured: int | None) -> int:
+    """Datagram payload size: ``--max-datagram``, else large on loopback and Ethernet-sized
+    otherwise."""
+    if configured is not None:
+        return configured
     loopback = host.startswith("127.") or host in ("::1", "localhost")
     return DEFAULT_MAX_DATAGRAM if loopback else NETWORK_MAX_DATAGRAM
 
@@ -50,9 +47,9 @@ class Engine:
 
     def __init__(self, *, config: Any, state: Any, events: Any, keys: Any) -> None:
         self.config, self.state, self.events, self.keys = config, state, events, keys
-        self.max_datagram = _max_datagram(config.recv_host)
-        give_up = float(os.environ.get(OPEN_GIVE_UP_ENV, "60"))
-        self.timing = Timing(open_give_up=give_up)
+        self.max_datagram = _max_datagram(config.recv_host,
+                                          getattr(config, "max_datagram", None))
+        self.timing = Timing(open_give_up=float(getattr(config, "open_give_up", 60.0)))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: ReceiverThread | None = None
         self._workers: dict[str, DestinationWorker] = {}
