@@ -21,7 +21,7 @@ import enum
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from jetstream_qa.errors import ProtocolError
@@ -35,6 +35,7 @@ __all__ = [
     "MAGIC",
     "MIN_DATAGRAM",
     "NETWORK_MAX_DATAGRAM",
+    "NO_RATE_CAP",
     "TAG_SIZE",
     "VERSION",
     "Abort",
@@ -72,6 +73,8 @@ NETWORK_MAX_DATAGRAM: Final = 1400
 """A payload that fits a 1500-byte Ethernet MTU with IPv6 + UDP headers."""
 MIN_DATAGRAM: Final = 576
 MAX_U64: Final = 2**64 - 1
+NO_RATE_CAP: Final = 0
+"""``rateCap`` value meaning "this receiver sets no cap" (ACK / OPEN_ACK, protocol.md 5.6)."""
 
 
 class DType(enum.IntEnum):
@@ -407,9 +410,13 @@ class OpenAck:
     server_id: str
     confirm: bytes
     """16-byte key confirmation over the handshake transcript (``wire/crypto.py``)."""
+    rate_cap: int = field(default=NO_RATE_CAP, kw_only=True)
+    """bit/s this session may send at (its share of the receiver's incoming allowance);
+    :data:`NO_RATE_CAP` = no cap (``docs/protocol.md`` 5.6)."""
 
     def __post_init__(self) -> None:
         _require(len(self.ephemeral) == 32 and len(self.static) == 32, "keys must be 32 bytes")
+        _require(0 <= self.rate_cap <= MAX_U64, "rate cap out of range")
         _require(0 <= self.cipher <= 3, f"cipher {self.cipher} outside 0..3")
         _require(1 <= self.window <= 0xFFFFFFFF, "window out of range")
         _require(0 <= self.cumulative <= MAX_U64, "cumulative out of range")
@@ -422,7 +429,8 @@ class OpenAck:
         """The body without ``confirm`` (what the confirmation covers)."""
         return (self.ephemeral + self.static + _U8.pack(self.cipher) + _U32.pack(self.window)
                 + _U64.pack(self.cumulative) + _ranges_bytes(self.ranges)
-                + _text(self.server_uid, _U8) + _text(self.server_id, _U8))
+                + _text(self.server_uid, _U8) + _text(self.server_id, _U8)
+                + _U64.pack(self.rate_cap))
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,9 +470,11 @@ class Ack:
     delay_us: int
     window: int
     ranges: tuple[tuple[int, int], ...]
+    rate_cap: int = field(default=NO_RATE_CAP, kw_only=True)
+    """bit/s this session may send at now; :data:`NO_RATE_CAP` = no cap (5.6)."""
 
     def __post_init__(self) -> None:
-        for name in ("cumulative", "highest_seq", "received"):
+        for name in ("cumulative", "highest_seq", "received", "rate_cap"):
             _require(0 <= getattr(self, name) <= MAX_U64, f"{name} out of range")
         _require(0 <= self.delay_us <= 0xFFFFFFFF, "delay out of range")
         _require(1 <= self.window <= 0xFFFFFFFF, "window out of range")
@@ -547,7 +557,8 @@ def encode_body(body: Body) -> bytes:
         return _U32.pack(body.held) + _U8.pack(1 if body.ready else 0)
     if isinstance(body, Ack):
         return (ACK_FIXED.pack(body.cumulative, body.highest_seq, body.received, body.delay_us,
-                               body.window) + _ranges_bytes(body.ranges))
+                               body.window) + _ranges_bytes(body.ranges)
+                + _U64.pack(body.rate_cap))
     if isinstance(body, Fin):
         return _U32.pack(body.offset)
     if isinstance(body, FinAck):
@@ -584,16 +595,18 @@ def _decode_open_ack(r: _Reader) -> OpenAck:
     ranges = _read_ranges(r, above=cum)
     uid = r.text(_U8, ID_LIMIT)
     sid = r.text(_U8, ID_LIMIT)
+    (cap,) = r.unpack(_U64)
     confirm = r.take(TAG_SIZE)
     r.end()
-    return OpenAck(eph, static, cipher, window, cum, ranges, uid, sid, confirm)
+    return OpenAck(eph, static, cipher, window, cum, ranges, uid, sid, confirm, rate_cap=cap)
 
 
 def _decode_ack(r: _Reader) -> Ack:
     cum, high, received, delay, window = r.unpack(ACK_FIXED)
     ranges = _read_ranges(r, above=cum)
+    (cap,) = r.unpack(_U64)
     r.end()
-    return Ack(cum, high, received, delay, window, ranges)
+    return Ack(cum, high, received, delay, window, ranges, rate_cap=cap)
 
 
 def decode_body(dtype: DType, data: bytes | bytearray | memoryview) -> Body:

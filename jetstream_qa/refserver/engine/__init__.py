@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from jetstream_qa.refserver.engine.bandwidth import incoming_allowance
 from jetstream_qa.refserver.engine.io_adapters import FileCheckpoints, StorageSinks
 from jetstream_qa.refserver.engine.receiver import ReceiverThread, open_receive_socket
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
@@ -73,12 +74,19 @@ class Engine:
             sinks=StorageSinks(cfg.storage_root, faults=faults),
             checkpoints=FileCheckpoints(cfg.state_dir / "checkpoints"), window=window,
             max_datagram=self.max_datagram, faults=faults)
-        self._receiver = ReceiverThread(core, sock)
+        self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance)
         self._receiver.start()
         self._ctx = WorkerContext(state=self.state, static_key=self.keys.private_key,
                                   min_cipher=int(cfg.min_cipher), faults=faults,
                                   post=self._post, max_datagram=self.max_datagram,
-                                  timing=self.timing)
+                                  timing=self.timing,
+                                  incoming_active=lambda: core.carrying_data)
+
+    def _incoming_allowance(self) -> float | None:
+        """The receiver's current incoming allowance (called on the receiver thread):
+        ``state.bandwidth`` with ``borrowOutgoingRate`` while no sender thread is busy."""
+        busy = any(w.current is not None for w in list(self._workers.values()))
+        return incoming_allowance(self.state.bandwidth, outgoing_active=busy)
 
     async def stop(self) -> None:
         """Stop every thread (bounded waits) and close the sockets."""

@@ -15,6 +15,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 
@@ -40,9 +41,13 @@ def open_receive_socket(host: str, port: int, *, rcvbuf: int = 16 << 20) -> sock
 class ReceiverThread(threading.Thread):
     """Runs the receive loop until :meth:`stop`."""
 
-    def __init__(self, core: ReceiverEndpoint, sock: socket.socket) -> None:
+    def __init__(self, core: ReceiverEndpoint, sock: socket.socket, *,
+                 allowance: Callable[[], float | None] | None = None) -> None:
         super().__init__(name="jq-recv", daemon=True)
         self.core = core
+        self._allowance = allowance
+        """Returns the current incoming allowance (bit/s, None = unlimited); read every
+        tick into the core (``docs/protocol.md`` 5.6)."""
         self.sock = sock
         self.address = sock.getsockname()
         self.errors = 0
@@ -98,6 +103,8 @@ class ReceiverThread(threading.Thread):
 
     def _tick(self, now: float) -> list[tuple[bytes, tuple[str, int]]]:
         try:
+            if self._allowance is not None:
+                self.core.incoming_allowance = self._allowance()
             return self.core.tick(now)
         except Exception:  # a timer bug must not stop the receive port
             self.errors += 1

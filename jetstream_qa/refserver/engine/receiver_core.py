@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
+from jetstream_qa.refserver.engine.bandwidth import session_cap
 from jetstream_qa.refserver.engine.receiver_model import (
     Addr,
     CheckpointStore,
@@ -68,6 +69,8 @@ Out = list[tuple[bytes, Addr]]
 _DATA_HEAD = HEADER.size + DATA_PREFIX.size
 MAX_SESSIONS = 1024
 MAX_TRANSFERS = 4096
+RATE_ACTIVE = 1.0
+"""Seconds since a session's last datagram during which it counts as carrying data (ours)."""
 
 
 class ReceiverEndpoint:
@@ -95,6 +98,10 @@ class ReceiverEndpoint:
         self._reject_at = 0.0
         self._live = 1
         self._ack_every = 2
+        self.incoming_allowance: float | None = None
+        """bit/s accepted in total (set by the shell from the server's bandwidth limits;
+        ``None`` = unlimited); shared among the data-carrying sessions (5.6)."""
+        self._senders = 0
         self._refresh_shares()
 
     # --- entry point ------------------------------------------------------------------------
@@ -183,12 +190,33 @@ class ReceiverEndpoint:
         return sum(1 for s in list(self.sessions.values())
                    if s.state is not RxState.DONE and s.transfer.status == "receiving")
 
-    def _refresh_shares(self) -> None:
+    def _refresh_shares(self, now: float | None = None) -> None:
         """Recompute the per-session window and the ACK cadence (5.5): ``max(2, window /
-        (16 x sessions))`` DATA datagrams between ACKs."""
+        (16 x sessions))`` DATA datagrams between ACKs; with ``now``, also the number of
+        sessions the incoming allowance is divided among (:meth:`_sending_sessions`)."""
         live = max(1, self._live_sessions())
         self._live = live
         self._ack_every = max(2, self.window // (16 * live))
+        if now is not None:
+            self._senders = self._sending_sessions(now)
+
+    def _sending_sessions(self, now: float) -> int:
+        """Sessions carrying data (5.6): live (as :meth:`_live_sessions`) and heard from
+        within ``RATE_ACTIVE`` seconds, so a suspended sender stops holding a share."""
+        return sum(1 for s in list(self.sessions.values())
+                   if s.state is not RxState.DONE and s.transfer.status == "receiving"
+                   and now - max(s.last_recv, s.transfer.last_recv) <= RATE_ACTIVE)
+
+    @property
+    def carrying_data(self) -> bool:
+        """Whether any session carries data (as of the last tick): "something is incoming"
+        for the senders' ``borrowIncomingRate``."""
+        return self._senders > 0
+
+    def rate_cap(self, *, joining: bool = False) -> int:
+        """The ``rateCap`` for one session: the incoming allowance divided among the
+        sessions carrying data (plus one for a ``joining`` session), 0 = no cap (5.6)."""
+        return session_cap(self.incoming_allowance, max(1, self._senders + joining))
 
     # --- handshake --------------------------------------------------------------------------
     def _open(self, buf: bytearray, length: int, sid: int, addr: Addr, now: float) -> Out:
@@ -233,10 +261,11 @@ class ReceiverEndpoint:
         eph_pub = crypto.public_bytes(eph)
         cipher = max(body.cipher, self.min_cipher)
         cum = t.held.cumulative
-        limit = max(1, (min(body.max_datagram, self.max_datagram) - 200) // 16)
+        limit = max(1, (min(body.max_datagram, self.max_datagram) - 208) // 16)
         ranges = tuple(t.held.ranges_above(cum, limit=min(limit, 4000)))
         draft = OpenAck(eph_pub, self._static_pub, cipher, self._session_window(), cum, ranges,
-                        self.server_uid, self.server_id, b"\0" * 16)
+                        self.server_uid, self.server_id, b"\0" * 16,
+                        rate_cap=self.rate_cap(joining=True))
         transcript = raw + draft.unsigned()
         try:
             keys = crypto.derive_keys(
@@ -249,7 +278,8 @@ class ReceiverEndpoint:
             self.rejected += 1
             return []
         ack = OpenAck(eph_pub, self._static_pub, cipher, draft.window, cum, ranges,
-                      self.server_uid, self.server_id, crypto.confirm_tag(keys, transcript))
+                      self.server_uid, self.server_id, crypto.confirm_tag(keys, transcript),
+                      rate_cap=draft.rate_cap)
         wire = 0 if self._leak_plaintext else cipher  # fault: claims `cipher`, sends clear
         sess = RxSession(sid, t, addr, body.max_datagram, raw,
                          crypto.Protector(wire, keys.sender_to_receiver,
@@ -431,13 +461,13 @@ class ReceiverEndpoint:
         t = sess.transfer
         held = t.held
         cum = held.cumulative
-        room = min(sess.max_datagram, self.max_datagram) - HEADER.size - 34 - 16
+        room = min(sess.max_datagram, self.max_datagram) - HEADER.size - 42 - 16
         ranges = tuple(held.ranges_above(cum, limit=max(1, min(1024, room // 16))))
         delay = int(max(0.0, now - sess.highest_at) * 1e6) & 0xFFFFFFFF
         sess.unacked = 0
         sess.last_ack = now
         body = Ack(cum, max(0, sess.highest_seq), sess.received, delay,
-                   self._session_window(), ranges)
+                   self._session_window(), ranges, rate_cap=self.rate_cap())
         t.last_send = now
         return sess.datagram(body)
 
@@ -463,7 +493,7 @@ class ReceiverEndpoint:
                     and now >= t.next_checkpoint:
                 self._checkpoint(t, now)
         self._expire(now)
-        self._refresh_shares()
+        self._refresh_shares(now)
         return out
 
     def _checkpoint(self, t: RxTransfer, now: float) -> None:

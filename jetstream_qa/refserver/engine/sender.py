@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.refserver.engine.bandwidth import outgoing_allowance, pacing_rate
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
 from jetstream_qa.refserver.engine.receiver_model import encode_entries
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
@@ -57,7 +58,8 @@ class WorkerContext:
     def __init__(self, *, state: ServerState, static_key: Any, min_cipher: int,
                  faults: frozenset[str], post: Callable[[TransferRecord, TransferEvent,
                                                          str | None], None],
-                 max_datagram: int, timing: Timing) -> None:
+                 max_datagram: int, timing: Timing,
+                 incoming_active: Callable[[], bool] = lambda: False) -> None:
         self.state = state
         self.static_key = static_key
         self.min_cipher = min_cipher
@@ -65,6 +67,8 @@ class WorkerContext:
         self.post = post
         self.max_datagram = max_datagram
         self.timing = timing
+        self.incoming_active = incoming_active
+        """Whether this server's receiver has a session carrying data (borrowIncomingRate)."""
 
 
 class DestinationWorker(threading.Thread):
@@ -209,9 +213,11 @@ class _Run:
         self.poller.register(self.sock, select.POLLIN)
 
     def _rate(self) -> float | None:
-        limits = [r for r in (self.record.send_rate_max, self.dest.send_rate_max,
-                              self.ctx.state.bandwidth.outgoing_rate_limit) if r]
-        return float(min(limits)) if limits else None
+        """This server's cap for the transfer: ``min(sendRateMax, destination sendRateMax,
+        outgoing allowance)`` (the receiver's rateCap is applied by the session)."""
+        allowance = outgoing_allowance(self.ctx.state.bandwidth,
+                                       incoming_active=self.ctx.incoming_active())
+        return pacing_rate(self.record.send_rate_max, self.dest.send_rate_max, allowance)
 
     def _send(self, datagrams: list[bytes]) -> None:
         for d in datagrams:
@@ -294,7 +300,7 @@ class _Run:
             d.last_send_time = now_w - int((now_m - s.last_send) * 1e6)
         if s.packets_recv:
             d.last_recv_time = now_w - int((now_m - s.last_recv) * 1e6)
-        s.bucket.set_rate(self._rate())
+        s.set_rate(self._rate())
 
     def _finish(self) -> None:
         s, record = self.session, self.record

@@ -35,6 +35,7 @@ from typing import Final, Protocol
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from jetstream_qa.errors import ProtocolError
+from jetstream_qa.refserver.engine.bandwidth import pacing_rate, rate_from_wire
 from jetstream_qa.refserver.engine.congestion import TokenBucket, Window
 from jetstream_qa.refserver.engine.outstanding import Outstanding
 from jetstream_qa.wire import crypto
@@ -151,6 +152,10 @@ class SenderSession:
         self.window = Window()
         self.out = Outstanding(self.total_blocks, max_blocks_per_datagram(spec.max_datagram),
                                self.window)
+        self.local_rate = rate_bps
+        """This server's own cap (sendRateMax, outgoing allowance); see :meth:`set_rate`."""
+        self.peer_rate: float | None = None
+        """The receiver's advertised ``rateCap`` (OPEN_ACK / ACK), ``None`` = no cap."""
         self.bucket = TokenBucket(rate_bps)
         # counters (Transfer structure)
         self.blocks_sent = self.blocks_retransmitted = 0
@@ -173,6 +178,7 @@ class SenderSession:
         self._next_control = now
         self.out.reset(now)
         self._peer_window = 64
+        self._set_peer_rate(None)
         self._results = bytearray()
         self._results_total: int | None = None
         self.last_recv = now
@@ -215,6 +221,17 @@ class SenderSession:
             length = self._tx.seal(buf, HEADER.size, len(raw), seq)
         self._count_out(length)
         return bytes(buf[:length])
+
+    def set_rate(self, rate_bps: float | None) -> None:
+        """Set this server's own cap (bit/s, ``None`` = unlimited); the pacing rate is
+        ``min(own cap, the receiver's rateCap)`` (``docs/protocol.md`` 5.6)."""
+        self.local_rate = rate_bps
+        self.bucket.set_rate(pacing_rate(rate_bps, self.peer_rate))
+
+    def _set_peer_rate(self, rate_bps: float | None) -> None:
+        if rate_bps != self.peer_rate:
+            self.peer_rate = rate_bps
+            self.bucket.set_rate(pacing_rate(self.local_rate, rate_bps))
 
     def _count_out(self, length: int) -> None:
         self.packets_sent += 1
@@ -289,6 +306,7 @@ class SenderSession:
                                     crypto.RECEIVER_TO_SENDER)
         self.peer_uid, self.peer_id = body.server_uid, body.server_id
         self._peer_window = body.window
+        self._set_peer_rate(rate_from_wire(body.rate_cap))
         self.acked = RangeSet([(0, body.cumulative), *body.ranges])
         self.state = SenderState.META
         return self._send_meta(now)
@@ -322,6 +340,7 @@ class SenderSession:
         for a, b in body.ranges:
             acked.add(a, min(b, self.total_blocks))
         self._peer_window = body.window
+        self._set_peer_rate(rate_from_wire(body.rate_cap))
         self.out.resolve(body, acked, now)
         if self.state is SenderState.DATA:
             return self._maybe_close(now)
