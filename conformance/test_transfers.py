@@ -199,17 +199,11 @@ def test_suspend(js_sender, js_target, js_scratch, js_settings, js_not_applicabl
     """
     api = js_sender
     suspend = ts.method_or_not_applicable(api, "send", "suspendTransfer", js_not_applicable)
-    _, _, transfer = ts.slow_transfer(api, js_target, js_scratch, js_settings)
-    tid = transfer["transferId"]
-    ts.sending(api, tid, js_settings)
+    _, tid = ts.running_slow_transfer(api, js_target, js_scratch, js_settings)
     suspend(tid)
     held = expect.transfer_status(api, tid, "suspended", timeout=js_settings.timeout)
-    frozen = held.get("blocksSent")
-    moved = poll(lambda: api.send.getTransfer(tid), lambda t: t.get("blocksSent") != frozen,
-                 timeout=0.6)
-    expect.that("blocksSent stays put while suspended", not moved.satisfied,
-                expected=f"blocksSent {frozen}",
-                actual=f"blocksSent {moved.value.get('blocksSent')}", api=api)
+    ts.sends_nothing_more(api, tid, "blocksSent stays put while suspended",
+                          held.get("blocksSent"))
     api.send.resumeTransfer(tid)
     ts.complete(api, tid, js_settings)
 
@@ -224,9 +218,7 @@ def test_resume(js_sender, js_target, js_scratch, js_settings, js_not_applicable
     """
     api = js_sender
     suspend = ts.method_or_not_applicable(api, "send", "suspendTransfer", js_not_applicable)
-    source, _, transfer = ts.slow_transfer(api, js_target, js_scratch, js_settings)
-    tid = transfer["transferId"]
-    ts.sending(api, tid, js_settings)
+    source, tid = ts.running_slow_transfer(api, js_target, js_scratch, js_settings)
     suspend(tid)
     expect.transfer_status(api, tid, "suspended", timeout=js_settings.timeout)
     api.send.resumeTransfer(tid)
@@ -247,16 +239,11 @@ def test_cancel(js_sender, js_target, js_scratch, js_settings, js_not_applicable
     """
     api = js_sender
     cancel = ts.method_or_not_applicable(api, "send", "cancelTransfer", js_not_applicable)
-    _, _, transfer = ts.slow_transfer(api, js_target, js_scratch, js_settings)
-    tid = transfer["transferId"]
-    ts.sending(api, tid, js_settings)
+    _, tid = ts.running_slow_transfer(api, js_target, js_scratch, js_settings)
     cancel(tid)
     final = expect.transfer_status(api, tid, "cancelled", timeout=js_settings.timeout)
-    moved = poll(lambda: api.send.getTransfer(tid),
-                 lambda t: t.get("blocksSent") != final.get("blocksSent"), timeout=0.6)
-    expect.that("a cancelled transfer sends nothing more", not moved.satisfied,
-                expected=f"blocksSent {final.get('blocksSent')}",
-                actual=f"blocksSent {moved.value.get('blocksSent')}", api=api)
+    ts.sends_nothing_more(api, tid, "a cancelled transfer sends nothing more",
+                          final.get("blocksSent"))
     with contextlib.suppress(ServerError):  # refusing the resume is fine; obeying it is not
         api.send.resumeTransfer(tid)
     expect.equal("a cancelled transfer stays cancelled after a resume attempt", "cancelled",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core.polling import poll
 
 __all__ = ["FINAL", "SLOW_RATE", "complete", "finish", "method_or_not_applicable",
            "send", "sending", "slow_transfer", "write_file"]
@@ -85,3 +86,19 @@ def method_or_not_applicable(api, namespace, name, js_not_applicable):
     if method is None:
         js_not_applicable(f"the client has no {namespace}.{name} (not in the vendor docs)")
     return method
+
+
+def running_slow_transfer(api, target, scratch, settings):
+    """A rate-capped transfer that has started sending; returns (source file, transferId)."""
+    source, _, transfer = slow_transfer(api, target, scratch, settings)
+    tid = transfer["transferId"]
+    sending(api, tid, settings)
+    return source, tid
+
+
+def sends_nothing_more(api, transfer_id, requirement, since, *, watch: float = 0.6):
+    """Fail ``requirement`` if ``blocksSent`` moves from ``since`` within ``watch`` seconds."""
+    moved = poll(lambda: api.send.getTransfer(transfer_id),
+                 lambda t: t.get("blocksSent") != since, timeout=watch)
+    expect.that(requirement, not moved.satisfied, expected=f"blocksSent {since}",
+                actual=f"blocksSent {moved.value.get('blocksSent')}", api=api)
