@@ -65,26 +65,29 @@ def test_receiver_sigkill_and_restart_resumes_from_checkpoint(tmp_path: Path,
             tid = _transfer(api, src, port, minCipher=cipher,
                             checkpointFrequencySeconds=CHECKPOINT_S,
                             sendRateMax=RATE_BITS)
-            before = _wait_acked(api, tid, 0.5)
-            time.sleep(0.25)  # at least two checkpoint intervals after half the data
+            before = _wait_acked(api, tid, 0.8)
+            time.sleep(0.25)  # at least two checkpoint intervals after 80 % of the data
             assert pair.receiver.proc is not None
+            killed = time.monotonic()
             pair.receiver.proc.kill()
             pair.receiver.proc.wait(10)
             pair.receiver.proc = None
             pair.receiver.start()
+            outage = time.monotonic() - killed
             t = api.send.waitForTransfer(tid, timeout=180)
         assert t["status"] == "complete", t["errorMessage"]
         assert t["blocksAcked"] == t["totalBlocks"]
-        # Only what the last checkpoint did not cover is sent again: about one checkpoint
-        # interval at the capped rate, plus what was in flight or sent into the outage (at
-        # most a congestion window; 2 MiB allowed), and far less than the half already
-        # delivered, which a restart from zero would send again.
+        # Only what the last checkpoint did not cover is sent again: at most one checkpoint
+        # interval of data at the capped rate, plus what the capped sender put into the
+        # void while the receiver was down (measured outage, 0.5 s slack for detection).
+        # A restart from zero would instead re-send everything acknowledged before the kill
+        # (at least half the file) on top of that.
         resent = t["blocksSent"] - t["totalBlocks"]
-        one_interval_blocks = RATE_BITS / 8 * CHECKPOINT_S / 256
-        assert resent <= 2 * one_interval_blocks + (2 << 20) / 256, (resent, t)
-        assert resent < before["blocksAcked"] / 2
+        allowed = RATE_BITS / 8 * (CHECKPOINT_S + outage + 0.5) / 256
+        assert resent <= allowed, (resent, allowed, outage, t)
+        assert resent < before["blocksAcked"], "re-sent as much as a restart from zero"
         assert t["blocksSent"] - t["totalBlocks"] <= t["blocksRetransmitted"]
-        assert before["blocksAcked"] >= t["totalBlocks"] // 2
+        assert before["blocksAcked"] >= 0.8 * t["totalBlocks"]
         got = (pair.receiver.storage_root / "resumed" / "big.bin").read_bytes()
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
 
