@@ -232,12 +232,7 @@ class Relay:
                 except OSError:
                     errors += 1
         finally:
-            stats = self.c2s.stats
-            stats.received += count
-            stats.forwarded += count - errors
-            self.send_errors += errors
-            if self._budget >= 0:
-                self._budget -= count
+            self._account(self.c2s.stats, count, errors)
 
     def _drain_upstream(self, up: socket.socket, client: Any) -> None:
         if self._fast:
@@ -279,12 +274,15 @@ class Relay:
                 except OSError:
                     errors += 1
         finally:
-            stats = self.s2c.stats
-            stats.received += count
-            stats.forwarded += count - errors
-            self.send_errors += errors
-            if self._budget >= 0:
-                self._budget -= count
+            self._account(self.s2c.stats, count, errors)
+
+    def _account(self, stats: Any, count: int, errors: int) -> None:
+        """Book one fast-path batch: ``count`` datagrams read, ``errors`` of them unsent."""
+        stats.received += count
+        stats.forwarded += count - errors
+        self.send_errors += errors
+        if self._budget >= 0:
+            self._budget -= count
 
     def _new_client(self, addr: Any) -> socket.socket:
         if len(self._clients) >= self.settings.max_clients:
