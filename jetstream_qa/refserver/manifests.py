@@ -91,6 +91,7 @@ class _Walker:
         self.mode = symlink_mode
         if faults.active("follow-symlinks-under-ignore"):
             self.mode = SymlinkMode.FOLLOW  # fault: SYMLINK_IGNORE follows links
+        self._link_metadata = faults.active("follow-uses-lstat")
         self.files: list[FileEntry] = []
         self._active_dirs: set[tuple[int, int]] = set()
 
@@ -124,6 +125,8 @@ class _Walker:
         if stat.S_ISREG(st.st_mode):
             if not os.access(src, os.R_OK):
                 raise ManifestBuildError(f"cannot read {src}: permission denied")
+            if self._link_metadata:
+                st = os.lstat(src)  # fault: a followed link's size and mtime are its own
             self.files.append(FileEntry(src, dest, st.st_size, False,
                                         bool(st.st_mode & 0o111), st.st_mtime_ns // 1000,
                                         FileType.REGULAR_FILE))

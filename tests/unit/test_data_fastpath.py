@@ -17,12 +17,12 @@ import pytest
 from test_data_simulation import MemorySinks, make_spec, run
 
 from jetstream_qa.constants import OverwriteMode
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import WriteBehindSink
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
 from jetstream_qa.refserver.engine.storage import ReceiveStorage
-from jetstream_qa.semantics import SourceEntry
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.crypto import Protector
 from jetstream_qa.wire.data import HEADER, DType, OpenAck, decode_body, pack_header
@@ -115,7 +115,7 @@ def test_write_behind_keeps_out_of_order_runs_and_reused_buffers_exact() -> None
 
 
 def test_early_writeback_changes_no_byte(tmp_path: Path) -> None:
-    entries = [SourceEntry("a.bin", 3 << 20, 0), SourceEntry("b.bin", 1000, 0)]
+    entries = [Entry("a.bin", 3 << 20, 0), Entry("b.bin", 1000, 0)]
     plan = ReceiveStorage(tmp_path).begin(entries, destination_path="d", flags=3,
                                           overwrite_mode=int(OverwriteMode.ALWAYS))
     data = os.urandom((3 << 20) + 1000)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import (
     FileCheckpoints,
     FileSource,
@@ -15,7 +16,7 @@ from jetstream_qa.refserver.engine.io_adapters import (
 )
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
-from jetstream_qa.semantics import SourceEntry, synthetic_bytes
+from jetstream_qa.refserver.engine.synthetic import synthetic_bytes
 
 
 def test_layout_splits_runs_across_files_and_skips_empty_ones() -> None:
@@ -66,8 +67,8 @@ def test_file_source_shorter_than_manifest_is_a_source_error(tmp_path: Path) -> 
 
 
 def test_storage_sink_writes_straddling_runs_and_finishes_files(tmp_path: Path) -> None:
-    entries = (SourceEntry("a.bin", 300, 0), SourceEntry("empty", 0, 0),
-               SourceEntry("d", 0, 0, is_empty_dir=True), SourceEntry("b.bin", 212, 0))
+    entries = (Entry("a.bin", 300, 0), Entry("empty", 0, 0),
+               Entry("d", 0, 0, is_empty_dir=True), Entry("b.bin", 212, 0))
     sink = StorageSinks(tmp_path).open(RxSpec(entries, "dst", 3, 4, False, 512))
     data = os.urandom(512)
     sink.write(256, memoryview(data)[256:])  # straddles a.bin / b.bin
@@ -83,7 +84,7 @@ def test_storage_sink_writes_straddling_runs_and_finishes_files(tmp_path: Path) 
 
 
 def test_storage_sink_without_write_writes_nothing_and_wants_all_data(tmp_path: Path) -> None:
-    entries = (SourceEntry("a.bin", 600, 0),)
+    entries = (Entry("a.bin", 600, 0),)
     sink = StorageSinks(tmp_path).open(RxSpec(entries, "nw", 0, 4, False, 600))
     sink.write(0, memoryview(os.urandom(600)))
     assert sink.unwanted() == []  # network only: the data still crosses the wire

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.receiver_model import RxSpec, encode_entries
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec
-from jetstream_qa.semantics import SourceEntry
 from jetstream_qa.wire import crypto
 
 SENDER_ADDR = ("127.0.0.1", 40000)
@@ -106,9 +106,9 @@ class Channel:
 
 
 def make_spec(data: bytes, *, cipher: int, max_datagram: int = 1400,
-              entries: list[SourceEntry] | None = None,
+              entries: list[Entry] | None = None,
               static: Any = None) -> SendSpec:
-    entries = entries or [SourceEntry("f", len(data), 0)]
+    entries = entries or [Entry("f", len(data), 0)]
     meta = zlib.compress(json.dumps(encode_entries(entries)).encode())
     return SendSpec(transfer_id=7, total_bytes=len(data), cipher=cipher, flags=3,
                     overwrite_mode=4, checkpoint_ms=0, meta=meta, destination_path="",
@@ -239,7 +239,7 @@ def test_simulation_large_file_list_crosses_in_many_meta_chunks_under_loss() -> 
     """META (5.4) is chunked and retransmitted like data: 3000 entries over a lossy path."""
     rng = random.Random(3)
     sizes = [rng.randint(0, 300) for _ in range(3000)]
-    entries = [SourceEntry(f"d/{rng.randbytes(8).hex()}-{i}", n, i) for i, n in enumerate(sizes)]
+    entries = [Entry(f"d/{rng.randbytes(8).hex()}-{i}", n, i) for i, n in enumerate(sizes)]
     data = rng.randbytes(sum(sizes))
     spec = make_spec(data, cipher=3, entries=entries)
     assert len(spec.meta) > 10 * 1360  # many META datagrams at 1400 bytes

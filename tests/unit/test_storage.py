@@ -9,16 +9,17 @@ import pytest
 
 from jetstream_qa.constants import OverwriteMode, TransferFlag
 from jetstream_qa.errors import InvalidArgument, UsageError
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import MAX_NAME_BYTES, ReceivePlan, ReceiveStorage
-from jetstream_qa.semantics import SourceEntry, synthetic_bytes
+from jetstream_qa.refserver.engine.synthetic import synthetic_bytes
 
 RW = int(TransferFlag.READ_WRITE)
 ALWAYS = int(OverwriteMode.ALWAYS)
 MTIME_US = 1_650_000_000_000_000
 
 
-def entry(path: str, size: int = 10, *, exe: bool = False, empty_dir: bool = False) -> SourceEntry:
-    return SourceEntry(path, size, MTIME_US, exe, empty_dir)
+def entry(path: str, size: int = 10, *, exe: bool = False, empty_dir: bool = False) -> Entry:
+    return Entry(path, size, MTIME_US, exe, empty_dir)
 
 
 def tree(root: Path) -> list[str]:
@@ -30,7 +31,7 @@ def tree(root: Path) -> list[str]:
     return sorted(out)
 
 
-def begin(root: Path, entries: list[SourceEntry], **kw: object) -> ReceivePlan:
+def begin(root: Path, entries: list[Entry], **kw: object) -> ReceivePlan:
     settings: dict[str, object] = {"destination_path": None, "flags": RW, "overwrite_mode": ALWAYS}
     settings.update(kw)
     return ReceiveStorage(root).begin(entries, **settings)  # type: ignore[arg-type]

@@ -10,9 +10,9 @@ import pytest
 
 from jetstream_qa.constants import OverwriteMode, TransferFlag
 from jetstream_qa.errors import ConfigurationError, InvalidArgument
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import ReceiveStorage
 from jetstream_qa.refserver.faults import FaultSet
-from jetstream_qa.semantics import SourceEntry
 
 RW = int(TransferFlag.READ_WRITE)
 SRC_US = 1_650_000_000_000_000
@@ -33,7 +33,7 @@ def _transfer(root: Path, fault: str | None, *, flags: int = RW,
               name: str = "f.bin") -> str:
     """Send DATA as ``name``; returns the entry's outcome text."""
     storage = ReceiveStorage(root, faults=FaultSet([fault] if fault else []))
-    plan = storage.begin([SourceEntry(name, len(DATA), SRC_US)], destination_path=destination,
+    plan = storage.begin([Entry(name, len(DATA), SRC_US)], destination_path=destination,
                          flags=flags, overwrite_mode=int(mode))
     plan.write(0, 0, DATA)
     return plan.finish()[0]["outcome"]

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from jetstream_qa.constants import OverwriteMode, TransferFlag
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import ReceiveStorage
-from jetstream_qa.semantics import SourceEntry, synthetic_view
+from jetstream_qa.refserver.engine.synthetic import synthetic_view
 
 GIB = 1 << 30
 CHUNK = 60 * 1024
@@ -18,7 +19,7 @@ CHUNK = 60 * 1024
 @pytest.mark.parametrize("mode", [OverwriteMode.ALWAYS, OverwriteMode.IN_PLACE_SAME_SIZE])
 def test_storage_gib_resumed_file_is_exact(tmp_path: Path, mode: OverwriteMode) -> None:
     """storage/heavy/gib-resume: 1 GiB of synthetic data, killed at half, resumed, exact."""
-    entry = SourceEntry("big/file.bin", GIB + 123, 1_600_000_000_000_000)
+    entry = Entry("big/file.bin", GIB + 123, 1_600_000_000_000_000)
     settings = {"destination_path": "/dest", "flags": int(TransferFlag.WRITE),
                 "overwrite_mode": int(mode)}
     half = (entry.size // 2) // CHUNK * CHUNK

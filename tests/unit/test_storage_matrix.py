@@ -28,6 +28,7 @@ from jetstream_qa.constants import (
     SymlinkMode,
     TransferFlag,
 )
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
 from jetstream_qa.semantics import (
     Content,
@@ -184,7 +185,7 @@ def run_case(root: Path, flags: TransferFlag, mode: OverwriteMode, links: Symlin
     case = f"case-{int(flags)}-{int(mode)}-{int(links)}"
     case_dir = root / case
     case_dir.mkdir()
-    entries: list[SourceEntry] = []
+    entries: list[Entry] = []
     expect: list[tuple[str, Outcome, PreSpec]] = []
     oracle: Callable[..., Outcome] = expected_outcome
     for spec in PRE_STATES:
@@ -198,7 +199,7 @@ def run_case(root: Path, flags: TransferFlag, mode: OverwriteMode, links: Symlin
                              symlink_mode=links, source=source, pre=pre)
             expect.append((name, outcome, spec))
             if outcome.result is not FileResult.IGNORED:  # IGNORE: never in the manifest
-                entries.append(entry)
+                entries.append(Entry(name, SRC_SIZE, SRC_MTIME_US, executable, False))
     t0 = time.time_ns() - CLOCK_SLACK_NS
     plan = ReceiveStorage(root, max_open=4).begin(
         entries, destination_path=f"/{case}", flags=int(flags), overwrite_mode=int(mode))

@@ -2,8 +2,8 @@
 
 - :class:`FileSource` reads the transfer byte space from the manifest's source files with
   ``os.preadv`` straight into the datagram buffer (flag READ), or fills it with
-  :func:`~jetstream_qa.semantics.synthetic_bytes` (no READ: "the sender skips reading from
-  disk", constants page).
+  :func:`~jetstream_qa.refserver.engine.synthetic.synthetic_bytes` (no READ: "the sender
+  skips reading from disk", constants page).
 - :class:`StorageSinks` plugs :class:`~jetstream_qa.refserver.engine.storage.ReceiveStorage`
   into the receiver core; a DATA run straddling files is split with :class:`Layout`.
 - :class:`FileCheckpoints` persists each receiving transfer's held block ranges as JSON in
@@ -26,14 +26,14 @@ from jetstream_qa.errors import TransportError
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
-from jetstream_qa.semantics import synthetic_bytes
+from jetstream_qa.refserver.engine.synthetic import PERIOD, synthetic_bytes
 
 __all__ = ["FileCheckpoints", "FileSource", "SourceError", "StorageSink", "StorageSinks",
            "WriteBehindSink"]
 
 
-SYNTHETIC_PERIOD = 65521
-"""semantics.synthetic_bytes repeats with this period (verified before it is relied on)."""
+SYNTHETIC_PERIOD = PERIOD
+"""synthetic_bytes repeats with this period (verified before it is relied on)."""
 
 
 def _synthetic_periodic() -> bool:

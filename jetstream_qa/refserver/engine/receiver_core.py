@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
+from jetstream_qa.refserver.engine import cipher_choice
 from jetstream_qa.refserver.engine.bandwidth import session_cap
 from jetstream_qa.refserver.engine.receiver_model import (
     Addr,
@@ -259,7 +260,7 @@ class ReceiverEndpoint:
                   now: float) -> Out:
         eph = crypto.generate_ephemeral()
         eph_pub = crypto.public_bytes(eph)
-        cipher = max(body.cipher, self.min_cipher)
+        cipher = cipher_choice.settle(body.cipher, self.min_cipher)
         cum = t.held.cumulative
         limit = max(1, (min(body.max_datagram, self.max_datagram) - 208) // 16)
         ranges = tuple(t.held.ranges_above(cum, limit=min(limit, 4000)))

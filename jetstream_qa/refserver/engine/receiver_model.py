@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jetstream_qa.errors import ProtocolError, UsageError
-from jetstream_qa.semantics import SourceEntry
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
     HEADER,
@@ -68,7 +68,7 @@ class RxTiming:
 class RxSpec:
     """What storage needs to begin a transfer."""
 
-    entries: tuple[SourceEntry, ...]
+    entries: tuple[Entry, ...]
     destination_path: str
     flags: int
     overwrite_mode: int
@@ -106,13 +106,13 @@ class CheckpointStore(Protocol):
     def delete(self, key: tuple[str, int]) -> None: ...
 
 
-def encode_entries(entries: Sequence[SourceEntry]) -> list[list[Any]]:
+def encode_entries(entries: Sequence[Entry]) -> list[list[Any]]:
     """The META file list: ``[[destPath, size, mtimeUs, executable, isEmptyDir], ...]``."""
     return [[e.dest_path, e.size, e.mtime_us, int(e.executable), int(e.is_empty_dir)]
             for e in entries]
 
 
-def parse_entries(value: Any) -> list[SourceEntry]:
+def parse_entries(value: Any) -> list[Entry]:
     """Validate a decoded META file list. Raises ProtocolError."""
     if not isinstance(value, list):
         raise ProtocolError("file list must be a JSON array")
@@ -123,7 +123,7 @@ def parse_entries(value: Any) -> list[SourceEntry]:
                 and item[1] >= 0 and item[3] in (0, 1) and item[4] in (0, 1)):
             raise ProtocolError("bad file list entry")
         try:
-            out.append(SourceEntry(item[0], item[1], item[2], bool(item[3]), bool(item[4])))
+            out.append(Entry(item[0], item[1], item[2], bool(item[3]), bool(item[4])))
         except (ValueError, UsageError) as exc:
             raise ProtocolError(f"bad file list entry: {exc}") from None
     return out

@@ -28,10 +28,13 @@ from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.refserver.engine import cipher_choice
 from jetstream_qa.refserver.engine.bandwidth import outgoing_allowance, pacing_rate
+from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
 from jetstream_qa.refserver.engine.receiver_model import encode_entries
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
+from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.state import (
     DestinationRecord,
     ServerState,
@@ -39,7 +42,6 @@ from jetstream_qa.refserver.state import (
     TransferRecord,
     TransferStatus,
 )
-from jetstream_qa.semantics import SourceEntry, effective_cipher
 
 __all__ = ["DestinationWorker", "WorkerContext"]
 
@@ -156,7 +158,7 @@ class DestinationWorker(threading.Thread):
         if manifest is None:
             raise JetStreamQAError(f"manifest {record.manifest_id} no longer exists")
         files = list(manifest.files)
-        entries = [SourceEntry(f.dest_path, f.file_size, f.modification_time, f.executable,
+        entries = [Entry(f.dest_path, f.file_size, f.modification_time, f.executable,
                                f.is_empty_dir) for f in files]
         meta = zlib.compress(json.dumps(encode_entries(entries),
                                         separators=(",", ":")).encode(), 6)
@@ -164,8 +166,8 @@ class DestinationWorker(threading.Thread):
         source = FileSource([(f.src_path, f.file_size) for f in files], read=read)
         pinned = bytes.fromhex(dest.destination_public_key) \
             if dest.destination_public_key else None
-        cipher = int(effective_cipher(max(record.min_cipher, dest.min_cipher),
-                                      self.ctx.min_cipher, 0))
+        cipher = cipher_choice.offer(record.min_cipher, dest.min_cipher, self.ctx.min_cipher,
+                                     faults=FaultSet(self.ctx.faults))
         ckpt = record.checkpoint_frequency_seconds
         spec = SendSpec(transfer_id=record.transfer_id, total_bytes=source.layout.total,
                         cipher=cipher, flags=record.transfer_flags,

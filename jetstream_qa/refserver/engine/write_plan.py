@@ -1,0 +1,231 @@
+"""One transfer's writes on the receiver: lazily opened files, pwrite, flush, finish.
+
+:class:`ReceivePlan` is made by ``ReceiveStorage.begin`` with one :class:`EntryState` per
+manifest entry (the server's decision for it, ``decide.py``). Files open on their first
+:meth:`~ReceivePlan.write`, at most ``max_open`` descriptors at once (least recently used are
+closed), each sized with ``ftruncate`` on first open; :meth:`~ReceivePlan.flush` makes them
+durable at checkpoints; :meth:`~ReceivePlan.finish` hands every written entry to storage's
+finishing step (``finish.py``) and reports one result per entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from jetstream_qa.errors import UsageError
+from jetstream_qa.refserver.engine import fs_sync
+from jetstream_qa.refserver.engine.decide import (
+    Decision,
+    Entry,
+    Existing,
+    Method,
+    Result,
+    partfile_path,
+)
+from jetstream_qa.refserver.engine.finish import Finishing
+
+__all__ = ["EntryState", "PlanHooks", "ReceivePlan"]
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+@dataclass(slots=True)
+class EntryState:
+    """Mutable per-entry state of a plan."""
+
+    entry: Entry
+    target: str
+    decision: Decision
+    existing: Existing
+    error: str | None = None
+    opened: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.error is None and self.decision.wants_data
+
+    @property
+    def write_path(self) -> str:
+        if self.decision.method is Method.IN_PLACE:
+            return self.target
+        return partfile_path(self.target)
+
+    def finishing(self) -> Finishing:
+        return Finishing(self.entry, self.decision, self.target, self.write_path)
+
+
+class PlanHooks(Protocol):
+    """What a plan asks of storage: before an entry's first byte, and when finishing it."""
+
+    def first_open(self, state: EntryState, fd: int) -> None: ...
+
+    def finish(self, state: EntryState, fd: int | None) -> None: ...
+
+    def skip_creating(self, state: EntryState) -> bool: ...
+
+
+class ReceivePlan:
+    """One transfer's writes; created by :meth:`ReceiveStorage.begin`."""
+
+    def __init__(self, root: str, states: list[EntryState], hooks: PlanHooks, *,
+                 resume: bool, max_open: int) -> None:
+        self.root = root
+        self._hooks = hooks
+        self._states = states
+        self.entries: tuple[Entry, ...] = tuple(s.entry for s in states)
+        self.decisions: tuple[Decision, ...] = tuple(s.decision for s in states)
+        """The server's decision per entry (for logs and tests)."""
+        self._resume = resume
+        self._max_open = max_open
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._dirty: set[int] = set()
+        """Entries written since the last flush()."""
+        self._closed = False
+
+    def wants_data(self, index: int) -> bool:
+        """True when entry ``index``'s data is written somewhere (not skipped, no error)."""
+        return self._states[index].active and not self._closed
+
+    def write(self, index: int, offset: int, data: bytes | memoryview) -> None:
+        """Write ``data`` at ``offset`` of entry ``index``; a no-op when it is not wanted.
+
+        An I/O error (no space, permission) turns the entry into an error outcome instead of
+        raising, so the transfer goes on with the others.
+
+        Raises:
+            UsageError: the range falls outside the entry's size, or the plan is finished.
+        """
+        state = self._states[index]
+        if not state.active or self._closed:
+            if self._closed:
+                raise UsageError("write() after finish() or abort()")
+            return
+        if offset < 0 or offset + len(data) > state.entry.size:
+            raise UsageError(f"write [{offset}, +{len(data)}) outside entry {index} "
+                             f"of size {state.entry.size}")
+        try:
+            fd = self._fds.get(index)
+            if fd is None:
+                fd = self._open(index)
+            else:
+                self._fds.move_to_end(index)
+            done = os.pwrite(fd, data, offset)
+            while done < len(data):
+                done += os.pwrite(fd, memoryview(data)[done:], offset + done)
+            self._dirty.add(index)
+        except OSError as exc:
+            self._fail(index, exc)
+
+    def flush(self) -> None:
+        """Make every write since the last flush durable (used at checkpoints).
+
+        Open entries are fsync'ed. When more entries were written than descriptors stay open,
+        one ``syncfs`` of the root's file system replaces reopening each of them (Linux);
+        elsewhere evicted entries are reopened and fsync'ed.
+        """
+        dirty, self._dirty = self._dirty, set()
+        closed = [i for i in dirty if i not in self._fds]
+        if len(closed) > self._max_open and fs_sync.syncfs(self.root):
+            dirty -= set(closed)
+        for index in sorted(dirty):
+            if not self._states[index].active:
+                continue
+            try:
+                fd = self._fds.get(index)
+                os.fsync(fd if fd is not None else self._open(index))
+            except OSError as exc:
+                self._fail(index, exc)
+
+    def writeback(self) -> None:
+        """Start writing the data written so far to the device without waiting for it
+        (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on the open entries written since
+        the last :meth:`flush`; a no-op elsewhere). Performance only: the fsync of
+        :meth:`flush` at completion then finds little left; durability still comes from
+        :meth:`flush` alone."""
+        start_writeback = fs_sync.sync_file_range()
+        if start_writeback is None:
+            return
+        for index in list(self._dirty):
+            fd = self._fds.get(index)
+            if fd is not None:
+                start_writeback(fd, 0, 0, fs_sync.SYNC_FILE_RANGE_WRITE)
+
+    def finish(self) -> list[dict[str, str]]:
+        """Carry out the decision of every entry and close everything.
+
+        Returns:
+            one ``{'destPath', 'outcome', 'detail'}`` per entry, in manifest order; outcome is
+            ``written``, ``skipped``, ``error`` or ``not-written``.
+        """
+        if self._closed:
+            raise UsageError("finish() called twice or after abort()")
+        results = [self._finish_one(index) for index in range(len(self._states))]
+        self._close_all()
+        self._closed = True
+        return results
+
+    def abort(self) -> None:
+        """Close descriptors, leaving partfiles and plan files for a resumed begin()."""
+        self._close_all()
+        self._closed = True
+
+    # --- internals -------------------------------------------------------------------------
+    def _open(self, index: int) -> int:
+        state = self._states[index]
+        while len(self._fds) >= self._max_open:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        parent = os.path.dirname(state.target)
+        os.makedirs(parent, exist_ok=True)
+        real = os.path.realpath(parent)
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise OSError(f"parent of {state.entry.dest_path!r} now leads outside the root")
+        first = not state.opened
+        in_place = state.decision.method is Method.IN_PLACE
+        truncate = first and not in_place and not self._resume
+        fd = os.open(state.write_path, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o644)
+        if first:
+            state.opened = True
+            try:
+                self._hooks.first_open(state, fd)  # before the target changes at all
+                os.ftruncate(fd, state.entry.size)
+            except OSError:
+                os.close(fd)
+                raise
+        self._fds[index] = fd
+        return fd
+
+    def _fail(self, index: int, exc: OSError) -> None:
+        state = self._states[index]
+        state.error = f"io-error: {exc.strerror or exc}"
+        fd = self._fds.pop(index, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _close_all(self) -> None:
+        while self._fds:
+            _, fd = self._fds.popitem()
+            os.close(fd)
+
+    def _finish_one(self, index: int) -> dict[str, str]:
+        state = self._states[index]
+        decision = state.decision
+        result, detail = str(decision.result), decision.detail
+        if state.error is None and decision.result is Result.WRITTEN:
+            try:
+                fd = self._fds.pop(index, None)
+                if decision.wants_data and fd is None and not state.opened:
+                    if self._hooks.skip_creating(state):
+                        return {"destPath": state.entry.dest_path, "outcome": result,
+                                "detail": detail}
+                    fd = self._open(index)  # never written (0 bytes): create it now
+                    self._fds.pop(index)
+                self._hooks.finish(state, fd)
+            except OSError as exc:
+                state.error = f"io-error: {exc.strerror or exc}"
+        if state.error is not None:
+            result, detail = str(Result.ERROR), state.error
+        return {"destPath": state.entry.dest_path, "outcome": result, "detail": detail}
