@@ -89,6 +89,23 @@ FAULT_CATCHERS: dict[str, Catcher] = {
     "follow-symlinks-under-ignore": Catcher(
         ("manifests/symlink/ignore-leaves-links-out",
          f"{_M}read_write-versioned-encrypted_256-ignore-absent")),
+    # the server's own decision code (engine/decide.py, finish.py, storage.py; manifests.py)
+    "none-flag-writes": Catcher((f"{_M}none-always-encrypted_128-follow-absent",)),
+    "only-newer-without-flag": Catcher(
+        (f"{_M}read_write-always-encrypted_128-follow-same_size_newer",)),
+    "only-newer-ignored-in-place": Catcher(
+        (f"{_M}read_write+write_only_newer-in_place_same_size-none-follow-same_size_newer",)),
+    "mtime-set-before-data": Catcher(
+        (f"{_M}read_write+write_mtime-always-encrypted_256-follow-absent",)),
+    "same-size-refuses-empty": Catcher((f"{_M}read_write-in_place_same_size-none-follow-empty",)),
+    "never-writes-in-place": Catcher(
+        (f"{_M}read_write-never-unencrypted-follow-same_size_older",)),
+    "always-keeps-original": Catcher(
+        (f"{_M}read_write-always-encrypted_128-follow-same_size_older",)),
+    "versioned-backup-is-new": Catcher(
+        (f"{_M}read_write-versioned-encrypted_256-ignore-same_size_older",)),
+    "follow-uses-lstat": Catcher(("manifests/symlink/follow-copies-target",
+                                  f"{_M}read_write-always-encrypted_128-follow-absent")),
     "write-outside-root": Catcher(("transfers/paths/dotdot-destination-path-refused",
                                    "transfers/paths/absolute-escape-refused")),
     # transfers
@@ -96,11 +113,16 @@ FAULT_CATCHERS: dict[str, Catcher] = {
     "ignore-priority": Catcher(("transfers/priority/lower-value-goes-first",),
                                verdict="NON_STRICT"),
     "corrupt-block": Catcher(("transfers/files/content-byte-identical",)),
+    "executable-bit-dropped": Catcher(("transfers/files/executable-bit-preserved",)),
+    "zero-byte-not-created": Catcher(("transfers/files/zero-byte-file-arrives",)),
+    "empty-dir-not-created": Catcher(("transfers/files/empty-directory-arrives",)),
     # packets
     "plaintext-when-encrypted": Catcher(("packets/plaintext/never-on-wire-at-encrypted_128",
                                          "packets/plaintext/never-on-wire-at-encrypted_256")),
     "accept-forged": Catcher(("packets/tamper/forged-rejected-at-encrypted_128",
                               "packets/tamper/bit-flipped-rejected-at-unencrypted")),
+    "cipher-ignores-transfer-min": Catcher(("packets/plaintext/never-on-wire-at-encrypted_128",)),
+    "unencrypted-means-none": Catcher(("packets/tamper/bit-flipped-rejected-at-unencrypted",)),
     # robustness
     "crash-on-malformed-frame": Catcher(
         ("robustness/control-frames/malformed-frame-refused-server-keeps-serving",)),
