@@ -1,10 +1,17 @@
 """storage/matrix: the receiver's disk result equals the oracle for every combination.
 
-16 flag sets x 4 overwrite modes x 2 symlink modes x 9 destination pre-states, each for a
-regular source file and for a source symlink to one. Each (flags, mode, symlink mode) runs as
-one ReceiveStorage.begin() over all pre-states, fed the way the engine feeds it (source or
-synthetic bytes, in out-of-order chunks, only where wants_data), and every path is then
-compared with expected_outcome(): content, size, mtime rule, executable bit, partfile, .jetbak.
+16 flag sets x 4 overwrite modes x 2 symlink modes x 11 destination pre-states, each for four
+sources: a regular file, a symlink to one, a 0-byte file and an empty directory. Each
+(flags, mode, symlink mode) runs as one ReceiveStorage.begin() over all of them, fed the way
+the engine feeds it (source or synthetic bytes, in out-of-order chunks, only where
+wants_data), and every path is then compared with the judge's expected_outcome() (content,
+size, mtime rule, executable bit, partfile, .jetbak). The server decides with its own code
+(``refserver/engine/decide.py``), never with the oracle, so a defect in either shows here:
+every storage fault of ``jetstream_qa.refserver.faults`` must produce a mismatch.
+
+Pre-states nothing else stages: an equal mtime (WRITE_ONLY_NEWER writes it: ours, strictly
+newer is skipped), an existing ``NAME.jetbak`` (VERSIONED replaces it with the original; other
+modes leave it alone), and 0-byte targets and sources under IN_PLACE_SAME_SIZE.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +37,7 @@ from jetstream_qa.constants import (
 )
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
+from jetstream_qa.refserver.faults import FAULTS, FaultSet
 from jetstream_qa.semantics import (
     Content,
     DestPreState,
@@ -51,35 +59,57 @@ SRC_MTIME_US = 1_700_000_000_123_456
 OLDER_US = SRC_MTIME_US - 10_000_000
 NEWER_US = SRC_MTIME_US + 10_000_000
 CLOCK_SLACK_NS = 100_000_000  # file-system timestamps come from a coarse clock
+STALE_BACKUP = b"an older backup, from a transfer before"
 
 
 @dataclass(frozen=True)
 class PreSpec:
-    """How to plant one destination pre-state."""
+    """How to plant one destination pre-state (``stale_backup``: NAME.jetbak exists too)."""
 
     name: str
     kind: PreKind
     size: int = 0
     mtime_us: int = 0
+    stale_backup: bool = False
 
 
 PRE_STATES = (
     PreSpec("absent", PreKind.ABSENT),
     PreSpec("same-size-older", PreKind.FILE, SRC_SIZE, OLDER_US),
     PreSpec("same-size-newer", PreKind.FILE, SRC_SIZE, NEWER_US),
+    PreSpec("same-size-equal", PreKind.FILE, SRC_SIZE, SRC_MTIME_US),
     PreSpec("other-size-older", PreKind.FILE, 333, OLDER_US),
     PreSpec("other-size-newer", PreKind.FILE, 333, NEWER_US),
     PreSpec("empty-older", PreKind.FILE, 0, OLDER_US),
     PreSpec("empty-newer", PreKind.FILE, 0, NEWER_US),
+    PreSpec("backup-exists", PreKind.FILE, SRC_SIZE, OLDER_US, stale_backup=True),
     PreSpec("directory", PreKind.DIRECTORY),
     PreSpec("symlink", PreKind.SYMLINK),
 )
 
 
-def source_bytes(name: str) -> bytes:
+@dataclass(frozen=True)
+class SourceSpec:
+    """One kind of source entry sent over every pre-state."""
+
+    kind: str
+    size: int
+    is_link: bool = False
+    is_empty_dir: bool = False
+
+
+SOURCES = (
+    SourceSpec("file", SRC_SIZE),
+    SourceSpec("link", SRC_SIZE, is_link=True),
+    SourceSpec("zero", 0),
+    SourceSpec("dir", 0, is_empty_dir=True),
+)
+
+
+def source_bytes(name: str, size: int) -> bytes:
     """Distinct source content per destination name."""
     seed = name.encode() + b"|"
-    return (seed * (SRC_SIZE // len(seed) + 1))[:SRC_SIZE]
+    return (seed * (size // len(seed) + 1))[:size]
 
 
 @functools.cache
@@ -91,6 +121,8 @@ def original_bytes(name: str, size: int) -> bytes:
 def plant(case_dir: Path, name: str, spec: PreSpec) -> DestPreState:
     """Create the pre-state at case_dir/name and return it as the oracle sees it."""
     path = case_dir / name
+    if spec.stale_backup:
+        Path(jetbak_name(str(path))).write_bytes(STALE_BACKUP)
     if spec.kind is PreKind.FILE:
         path.write_bytes(original_bytes(name, spec.size))
         os.utime(path, ns=(spec.mtime_us * 1000, spec.mtime_us * 1000))
@@ -111,20 +143,30 @@ def feed(plan: ReceivePlan, flags: TransferFlag) -> None:
     for index, entry in enumerate(plan.entries):
         if not plan.wants_data(index):
             continue
-        content = (source_bytes(entry.dest_path) if flags & TransferFlag.READ
+        content = (source_bytes(entry.dest_path, entry.size) if flags & TransferFlag.READ
                    else synthetic_bytes(0, entry.size))
         offsets = list(range(0, entry.size, 512))
         for offset in reversed(offsets):
             plan.write(index, offset, memoryview(content)[offset:offset + 512])
 
 
-def check_state(path: Path, state: FileState, *, src: bytes, name: str, pre: PreSpec,
-                window: tuple[int, int], src_mtime_us: int) -> None:
+@dataclass(frozen=True)
+class Seen:
+    """What one judged entry is compared with."""
+
+    name: str
+    src: bytes
+    pre: PreSpec
+    window: tuple[int, int]
+
+
+def check_state(path: Path, state: FileState, seen: Seen) -> None:
     """Assert that ``path`` holds ``state``."""
-    where = f"{path.name}: "
+    where, pre = f"{path.name}: ", seen.pre
     if state.kind is PreKind.ABSENT:
         assert not os.path.lexists(path), where + "should not exist"
         return
+    assert os.path.lexists(path), where + f"should be a {state.kind}, is absent"
     st = os.lstat(path)
     if state.kind is PreKind.DIRECTORY:
         assert stat.S_ISDIR(st.st_mode), where + "should be a directory"
@@ -133,43 +175,42 @@ def check_state(path: Path, state: FileState, *, src: bytes, name: str, pre: Pre
         return
     if state.kind is PreKind.SYMLINK:
         assert stat.S_ISLNK(st.st_mode), where + "should still be a symlink"
-        assert (path.parent / f"{name}.linktarget").read_bytes() == b"link target"
+        assert (path.parent / f"{seen.name}.linktarget").read_bytes() == b"link target"
         return
     assert stat.S_ISREG(st.st_mode), where + "should be a regular file"
     expected = {
-        Content.SOURCE: src,
-        Content.SYNTHETIC: synthetic_bytes(0, len(src)),
-        Content.ORIGINAL: original_bytes(name, pre.size),
+        Content.SOURCE: seen.src,
+        Content.SYNTHETIC: synthetic_bytes(0, len(seen.src)),
+        Content.ORIGINAL: original_bytes(seen.name, pre.size),
     }[state.content]
     assert st.st_size == state.size == len(expected), where + "size"
     assert path.read_bytes() == expected, where + f"content should be {state.content}"
     if state.mtime is MtimeRule.SOURCE:
-        assert st.st_mtime_ns == src_mtime_us * 1000, where + "mtime should be the source's"
+        assert st.st_mtime_ns == SRC_MTIME_US * 1000, where + "mtime should be the source's"
     elif state.mtime is MtimeRule.ORIGINAL:
         assert st.st_mtime_ns == pre.mtime_us * 1000, where + "mtime should be untouched"
     elif state.mtime is MtimeRule.NOW:
-        assert window[0] <= st.st_mtime_ns <= window[1], where + "mtime should be 'now'"
+        assert seen.window[0] <= st.st_mtime_ns <= seen.window[1], where + "mtime: 'now'"
     if state.executable is not None:
         assert bool(st.st_mode & 0o111) == state.executable, where + "executable bit"
 
 
-def check_entry(case_dir: Path, name: str, outcome: Outcome, spec: PreSpec,
-                window: tuple[int, int]) -> None:
+def check_entry(case_dir: Path, outcome: Outcome, seen: Seen) -> None:
     """Compare target, partfile and .jetbak of one destination name with the oracle."""
-    src = source_bytes(name)
-    args = {"src": src, "name": name, "pre": spec, "window": window,
-            "src_mtime_us": SRC_MTIME_US}
-    check_state(case_dir / name, outcome.target, **args)
+    name = seen.name
+    check_state(case_dir / name, outcome.target, seen)
     part = Path(partfile_name(str(case_dir / name)))
     if outcome.partfile is not None:
         assert outcome.partfile_state is not None
-        check_state(part, outcome.partfile_state, **args)
+        check_state(part, outcome.partfile_state, seen)
     else:
         assert not part.exists(), f"{name}: no partfile may be left behind"
     bak = Path(jetbak_name(str(case_dir / name)))
     if outcome.jetbak is not None:
         assert outcome.jetbak_state is not None
-        check_state(bak, outcome.jetbak_state, **args)
+        check_state(bak, outcome.jetbak_state, seen)
+    elif seen.pre.stale_backup:
+        assert bak.read_bytes() == STALE_BACKUP, f"{name}: the older .jetbak was touched"
     else:
         assert not bak.exists(), f"{name}: no .jetbak expected"
     assert not Path(str(case_dir / name) + ".jetplan").exists()
@@ -179,46 +220,60 @@ REPORT_OUTCOMES = {FileResult.WRITTEN, FileResult.SKIPPED, FileResult.ERROR,
                    FileResult.NOT_WRITTEN}
 
 
+def _source(name: str, spec: SourceSpec, executable: bool
+            ) -> tuple[SourceEntry | SourceSymlink, Entry]:
+    """The entry as the oracle describes it, and as the receiving server gets it."""
+    judged = SourceEntry(name, spec.size, SRC_MTIME_US, executable and not spec.is_empty_dir,
+                         spec.is_empty_dir)
+    sent = Entry(name, spec.size, SRC_MTIME_US, judged.executable, spec.is_empty_dir)
+    return (SourceSymlink(name, judged) if spec.is_link else judged), sent
+
+
 def run_case(root: Path, flags: TransferFlag, mode: OverwriteMode, links: SymlinkMode,
-             executable: bool) -> int:
-    """One begin()/feed/finish() over every pre-state; returns the number of checks."""
+             executable: bool, faults: FaultSet | None = None) -> tuple[int, list[str]]:
+    """One begin()/feed/finish() over every pre-state and source kind; returns the number
+    of entries judged and every mismatch with the oracle."""
     case = f"case-{int(flags)}-{int(mode)}-{int(links)}"
     case_dir = root / case
     case_dir.mkdir()
     entries: list[Entry] = []
-    expect: list[tuple[str, Outcome, PreSpec]] = []
-    oracle: Callable[..., Outcome] = expected_outcome
-    for spec in PRE_STATES:
-        for kind in ("file", "link"):
-            name = f"{spec.name}.{kind}"
-            pre = plant(case_dir, name, spec)
-            entry = SourceEntry(name, SRC_SIZE, SRC_MTIME_US, executable, False)
-            source: SourceEntry | SourceSymlink = (
-                entry if kind == "file" else SourceSymlink(name, entry))
-            outcome = oracle(flags=flags, overwrite_mode=mode, cipher=MinCipher.NONE,
-                             symlink_mode=links, source=source, pre=pre)
-            expect.append((name, outcome, spec))
-            if outcome.result is not FileResult.IGNORED:  # IGNORE: never in the manifest
-                entries.append(Entry(name, SRC_SIZE, SRC_MTIME_US, executable, False))
+    expect: list[tuple[Outcome, Seen]] = []
+    for pre_spec, src_spec in itertools.product(PRE_STATES, SOURCES):
+        name = f"{pre_spec.name}.{src_spec.kind}"
+        pre = plant(case_dir, name, pre_spec)
+        judged, sent = _source(name, src_spec, executable)
+        outcome = expected_outcome(flags=flags, overwrite_mode=mode, cipher=MinCipher.NONE,
+                                   symlink_mode=links, source=judged, pre=pre)
+        expect.append((outcome, Seen(name, source_bytes(name, src_spec.size), pre_spec,
+                                     (0, 0))))
+        if outcome.result is not FileResult.IGNORED:  # IGNORE: never in the manifest
+            entries.append(sent)
     t0 = time.time_ns() - CLOCK_SLACK_NS
-    plan = ReceiveStorage(root, max_open=4).begin(
-        entries, destination_path=f"/{case}", flags=int(flags), overwrite_mode=int(mode))
+    storage = ReceiveStorage(root, max_open=4, faults=faults or FaultSet())
+    plan = storage.begin(entries, destination_path=f"/{case}", flags=int(flags),
+                         overwrite_mode=int(mode))
     feed(plan, flags)
     results = {r["destPath"]: r for r in plan.finish()}
     window = (t0, time.time_ns() + CLOCK_SLACK_NS)
-    for name, outcome, spec in expect:
-        if outcome.result is FileResult.IGNORED:
-            assert name not in results
-        else:
-            assert results[name]["outcome"] == str(outcome.result), (name, results[name])
-            assert FileResult(results[name]["outcome"]) in REPORT_OUTCOMES
-        check_entry(case_dir, name, outcome, spec, window)
-    return len(expect)
+    mismatches: list[str] = []
+    for outcome, seen in expect:
+        seen = Seen(seen.name, seen.src, seen.pre, window)
+        try:
+            if outcome.result is FileResult.IGNORED:
+                assert seen.name not in results
+            else:
+                got = results[seen.name]["outcome"]
+                assert got == str(outcome.result), f"{seen.name}: reported {got}"
+                assert FileResult(got) in REPORT_OUTCOMES
+            check_entry(case_dir, outcome, seen)
+        except AssertionError as exc:
+            mismatches.append(f"{case} {exc}".splitlines()[0])
+    return len(expect), mismatches
 
 
 @pytest.fixture
 def fast_tmp(tmp_path: Path) -> Iterator[Path]:
-    """A scratch directory in RAM (/dev/shm) when there is one: ~4000 files, no disk waits."""
+    """A scratch directory in RAM (/dev/shm) when there is one: ~6000 files, no disk waits."""
     shm = Path("/dev/shm")
     if not (shm.is_dir() and os.access(shm, os.W_OK)):
         yield tmp_path
@@ -227,13 +282,52 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
         yield Path(scratch)
 
 
-def test_storage_matrix_matches_oracle(fast_tmp: Path) -> None:
-    """storage/matrix/all-combinations: disk == oracle for 16 x 4 x 2 x 9 (x file/link)."""
-    checked = 0
+def run_matrix(root: Path, faults: FaultSet | None = None) -> tuple[int, list[str]]:
+    """Every (flags, overwrite mode, symlink mode); the executable bit alternates."""
+    checked, mismatches = 0, []
     for n, (flags, mode, links) in enumerate(itertools.product(
             ALL_TRANSFER_FLAG_SETS, OverwriteMode, SymlinkMode)):
-        checked += run_case(fast_tmp, flags, mode, links, executable=bool(n % 2))
-    assert checked == 16 * 4 * 2 * len(PRE_STATES) * 2
+        count, found = run_case(root, flags, mode, links, bool(n % 2), faults)
+        checked += count
+        mismatches += found
+    return checked, mismatches
+
+
+def test_storage_matrix_matches_oracle(fast_tmp: Path) -> None:
+    """storage/matrix/all-combinations: disk == oracle for 16 x 4 x 2 x 11 (x 4 sources)."""
+    checked, mismatches = run_matrix(fast_tmp)
+    assert mismatches == []
+    assert checked == 16 * 4 * 2 * len(PRE_STATES) * len(SOURCES)
+
+
+STORAGE_FAULTS = (
+    # the three oracle bugs of issue 10, now defects of the server's decision code
+    "only-newer-inverted", "same-size-overwrites-any", "no-jetbak",
+    "never-overwrites", "no-partfile", "ignore-write-mtime", "mtime-off-by-one",
+    "none-flag-writes", "only-newer-without-flag", "only-newer-ignored-in-place",
+    "mtime-set-before-data", "same-size-refuses-empty", "never-writes-in-place",
+    "always-keeps-original", "versioned-backup-is-new", "executable-bit-dropped",
+    "zero-byte-not-created", "empty-dir-not-created",
+)
+"""Every fault that lives in the receiver's storage (decide.py, finish.py, storage.py)."""
+
+
+@pytest.mark.parametrize("fault", STORAGE_FAULTS)
+def test_storage_matrix_catches_fault(fast_tmp: Path, fault: str) -> None:
+    """storage/matrix/catches-fault: with a storage fault on, the same comparison fails."""
+    _, mismatches = run_matrix(fast_tmp, FaultSet([fault]))
+    assert mismatches, f"{fault}: the storage matrix saw no difference from the oracle"
+
+
+def test_every_storage_fault_is_listed() -> None:
+    """A fault asked by the receiver's storage code is in STORAGE_FAULTS (so it is proven
+    visible above); sender-side and control-plane faults are not."""
+    engine = Path(__file__).resolve().parents[2] / "jetstream_qa/refserver/engine"
+    sources = "".join((engine / f).read_text(encoding="utf-8")
+                      for f in ("decide.py", "finish.py", "storage.py", "write_plan.py"))
+    asked = {f for f in FAULTS
+             if f'"{f}"' in sources}
+    assert asked - {"write-outside-root"} == set(STORAGE_FAULTS)
 
 
 @pytest.mark.parametrize("executable", [True, False])
@@ -243,7 +337,7 @@ def test_storage_exec_bit_over_opposite_original(tmp_path: Path, executable: boo
     target.write_bytes(b"x" * 10)
     target.chmod(0o644 if executable else 0o755)
     plan = ReceiveStorage(tmp_path).begin(
-        [SourceEntry("f", 10, SRC_MTIME_US, executable)], destination_path=None,
+        [Entry("f", 10, SRC_MTIME_US, executable)], destination_path=None,
         flags=3, overwrite_mode=int(OverwriteMode.IN_PLACE_SAME_SIZE))
     plan.write(0, 0, b"y" * 10)
     assert plan.finish()[0]["outcome"] == "written"
