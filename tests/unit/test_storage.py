@@ -222,3 +222,51 @@ def test_storage_without_write_creates_nothing(tmp_path: Path, flags: int) -> No
     plan.write(0, 0, b"12345")
     assert [r["outcome"] for r in plan.finish()] == ["not-written", "not-written"]
     assert tree(root) == []
+
+
+# --- staged nowhere else: an existing .jetbak, equal mtimes, 0-byte targets -----------------
+def _plant(path: Path, data: bytes, mtime_us: int) -> None:
+    path.write_bytes(data)
+    os.utime(path, ns=(mtime_us * 1000, mtime_us * 1000))
+
+
+def test_storage_versioned_replaces_an_existing_jetbak(tmp_path: Path) -> None:
+    """storage/versioned/existing-jetbak: the original becomes NAME.jetbak; an older
+    NAME.jetbak is replaced (ours: one generation of backup, docs/semantics.md)."""
+    _plant(tmp_path / "f", b"original", MTIME_US - 10)
+    (tmp_path / "f.jetbak").write_bytes(b"an older backup")
+    plan = begin(tmp_path, [entry("f", 3)], overwrite_mode=int(OverwriteMode.VERSIONED))
+    plan.write(0, 0, b"new")
+    assert plan.finish()[0]["outcome"] == "written"
+    assert (tmp_path / "f").read_bytes() == b"new"
+    assert (tmp_path / "f.jetbak").read_bytes() == b"original"
+    assert tree(tmp_path) == ["f", "f.jetbak"]
+
+
+@pytest.mark.parametrize(("delta_us", "written"), [(0, True), (1, False), (-1, True)])
+def test_storage_only_newer_at_equal_mtime(tmp_path: Path, delta_us: int, written: bool) -> None:
+    """storage/only-newer/equal-mtime: a copy 1 µs newer is skipped; an equal mtime is not
+    "newer" and is written (ours: strictly greater, to the microsecond)."""
+    _plant(tmp_path / "f", b"old", MTIME_US + delta_us)
+    plan = begin(tmp_path, [entry("f", 3)], flags=RW | int(TransferFlag.WRITE_ONLY_NEWER))
+    if plan.wants_data(0):
+        plan.write(0, 0, b"new")
+    assert plan.finish()[0]["outcome"] == ("written" if written else "skipped")
+    assert (tmp_path / "f").read_bytes() == (b"new" if written else b"old")
+
+
+@pytest.mark.parametrize(("existing", "size", "outcome"), [
+    (b"", 5, "written"), (b"", 0, "written"), (b"12345", 0, "skipped"), (b"123", 5, "skipped")])
+def test_storage_same_size_and_zero_byte_targets(tmp_path: Path, existing: bytes, size: int,
+                                                 outcome: str) -> None:
+    """storage/same-size/zero-bytes: IN_PLACE_SAME_SIZE "Overwrite files only if the existing
+    file is same or zero (0) size" -- an empty target takes any size; a 0-byte source does
+    not fit over a non-empty target."""
+    _plant(tmp_path / "f", existing, MTIME_US - 10)
+    plan = begin(tmp_path, [entry("f", size)],
+                 overwrite_mode=int(OverwriteMode.IN_PLACE_SAME_SIZE))
+    if size and plan.wants_data(0):
+        plan.write(0, 0, b"n" * size)
+    assert plan.finish()[0]["outcome"] == outcome
+    assert (tmp_path / "f").read_bytes() == (b"n" * size if outcome == "written" else existing)
+    assert tree(tmp_path) == ["f"]
