@@ -126,12 +126,15 @@ class _Hooks:
     def __init__(self, flags: int, mode: int, faults: FaultSet) -> None:
         self.flags, self.mode, self.faults = flags, mode, faults
 
-    def first_open(self, state: EntryState, fd: int) -> None:
-        """Right after an entry's file is first opened, before its size or data change:
+    def before_first_open(self, state: EntryState) -> None:
+        """Before an entry's file is first opened (the target not yet created or changed):
         record an in-place decision (``planfile.py``)."""
         if state.decision.method is Method.IN_PLACE:
             write_plan(state.target,
                        plan_record(state.entry, self.flags, self.mode, state.existing))
+
+    def first_open(self, state: EntryState, fd: int) -> None:
+        """Right after an entry's file is first opened, before it is sized."""
         if state.decision.source_mtime and self.faults.active("mtime-set-before-data"):
             ns = state.entry.mtime_us * 1000  # fault: the data written next moves it again
             os.utime(fd, ns=(ns, ns))

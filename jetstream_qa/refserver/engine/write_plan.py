@@ -60,6 +60,8 @@ class EntryState:
 class PlanHooks(Protocol):
     """What a plan asks of storage: before an entry's first byte, and when finishing it."""
 
+    def before_first_open(self, state: EntryState) -> None: ...
+
     def first_open(self, state: EntryState, fd: int) -> None: ...
 
     def finish(self, state: EntryState, fd: int | None) -> None: ...
@@ -186,11 +188,13 @@ class ReceivePlan:
         first = not state.opened
         in_place = state.decision.method is Method.IN_PLACE
         truncate = first and not in_place and not self._resume
+        if first:
+            self._hooks.before_first_open(state)
         fd = os.open(state.write_path, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o644)
         if first:
             state.opened = True
             try:
-                self._hooks.first_open(state, fd)  # before the target changes at all
+                self._hooks.first_open(state, fd)
                 os.ftruncate(fd, state.entry.size)
             except OSError:
                 os.close(fd)
