@@ -11,6 +11,9 @@ Users (pick some by class name on the command line, default: all, by weight):
 - ``ApiStormUser``     getServerInfo / send.getTransfers at ``--js-api-rate`` calls/s per
                        user (open model: constant_throughput pacing)
 
+Each user names the file-set ``recipes`` it sends from: they are prepared at test start,
+before the first transfer, so generating them is never inside the measured window.
+
 No ``--host``: the embedded reference pair starts (and stops with Locust). Shapes:
 ``--js-shape step|spike|soak``. Thresholds: ``--js-check 'goodput >= 200MiB/s'``. The
 ``--js-*`` options are listed in ``jetstream_qa/loadrun/settings.py`` (``add_arguments``) and
@@ -31,6 +34,7 @@ class SmallFilesUser(JetStreamUser):
     """Batches of small files: per-file and API overhead dominate."""
 
     scenario = "small-files"
+    recipes = ("small-files",)
     weight = 3
     wait_time = between(0.0, 0.1)
 
@@ -44,6 +48,7 @@ class LargeFilesUser(JetStreamUser):
     """One large file per transfer: throughput dominates."""
 
     scenario = "large-files"
+    recipes = ("large-files",)
     weight = 1
     wait_time = between(0.0, 0.1)
 
@@ -56,6 +61,7 @@ class MixedUser(JetStreamUser):
     """Small batches and large files from the same user, 4:1."""
 
     scenario = "mixed"
+    recipes = ("small-files", "large-files")
     weight = 1
     wait_time = between(0.0, 0.1)
 
@@ -73,6 +79,7 @@ class MemoryUser(JetStreamUser):
     """Memory-to-memory: the network path alone (TRANSFER_FLAG_NONE)."""
 
     scenario = "memory"
+    recipes = ("large-files",)
     weight = 1
     wait_time = between(0.0, 0.1)
 

@@ -5,22 +5,33 @@ A recipe is ``{"name", "description", "groups": [{"count", "minSize", "maxSize"}
 drawn log-uniformly between ``minSize`` and ``maxSize`` from a seeded generator, then multiplied
 by ``scale`` (``--js-scale``, so CI can shrink 1 GiB files to 10 MiB). Contents are seeded
 pseudo-random bytes, so a destination file can be compared with its source byte for byte.
+
+:meth:`FileSet.prepare` keeps generated sets in a cache directory keyed by recipe, seed and
+scale, and links them into the run's source root: repeated runs and workers on one machine
+with the same seed reuse one set instead of writing gigabytes again (generating is done
+before the measured window either way). A set is published in the cache by an atomic
+rename of a fully written directory, so a reader never sees half a set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from jetstream_qa.errors import ConfigurationError
 
-__all__ = ["RECIPE_DIR", "FileGroup", "FileSet", "FileSetRecipe", "load_recipe"]
+__all__ = ["RECIPE_DIR", "FileGroup", "FileSet", "FileSetRecipe", "Progress", "load_recipe"]
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(recipe, files_done, files_total)`` while a set is written."""
 
 RECIPE_DIR: Final = Path(__file__).resolve().parents[2] / "fixtures" / "load"
 _CHUNK: Final = 1 << 20
@@ -98,10 +109,12 @@ class FileSet:
     recipe: str
     root: Path
     files: tuple[tuple[str, int], ...]
+    origin: str = "generated"
+    """``generated``, or ``reused from CACHE`` when :meth:`prepare` found it cached."""
 
     @classmethod
     def generate(cls, recipe: FileSetRecipe, root: Path, *, scale: float = 1.0,
-                 seed: int = 1) -> FileSet:
+                 seed: int = 1, progress: Progress | None = None) -> FileSet:
         """Write the recipe's files under ``root/recipe.name`` (created; must not exist).
 
         Raises:
@@ -110,11 +123,50 @@ class FileSet:
         base = root / recipe.name
         base.mkdir(parents=True)
         files = []
-        for index, size in enumerate(recipe.sizes(scale=scale, seed=seed)):
-            path = base / f"{recipe.name}-{index:05d}.bin"
+        sizes = recipe.sizes(scale=scale, seed=seed)
+        for index, size in enumerate(sizes):
+            path = base / _file_name(recipe, index)
             _write_random(path, size, random.Random(f"{recipe.name}/{seed}/{index}"))
             files.append((str(path), size))
+            if progress is not None:
+                progress(recipe.name, index + 1, len(sizes))
         return cls(recipe.name, base, tuple(files))
+
+    @classmethod
+    def prepare(cls, recipe: FileSetRecipe, root: Path, *, cache: Path | None,
+                scale: float = 1.0, seed: int = 1, progress: Progress | None = None
+                ) -> FileSet:
+        """The recipe's files under ``root/recipe.name``: linked (hard links; copied across
+        file systems) from ``cache`` when a set with this recipe, seed and scale is cached
+        there, else generated into the cache first. ``cache`` None: generated in place.
+
+        Raises:
+            OSError: the files cannot be written.
+        """
+        if cache is None:
+            return cls.generate(recipe, root, scale=scale, seed=seed, progress=progress)
+        cached = cache / _cache_key(recipe, scale=scale, seed=seed)
+        origin = f"reused from {cached}"
+        if not cached.is_dir():
+            origin = "generated"
+            cache.mkdir(parents=True, exist_ok=True)
+            scratch = cache / f".{cached.name}.{os.getpid()}.tmp"
+            shutil.rmtree(scratch, ignore_errors=True)
+            cls.generate(recipe, scratch, scale=scale, seed=seed, progress=progress)
+            try:
+                os.rename(scratch / recipe.name, cached)
+            except OSError:  # another process published it first: use theirs
+                if not cached.is_dir():
+                    raise
+            shutil.rmtree(scratch, ignore_errors=True)
+        base = root / recipe.name
+        base.mkdir(parents=True)
+        files = []
+        for index, size in enumerate(recipe.sizes(scale=scale, seed=seed)):
+            name = _file_name(recipe, index)
+            _link_or_copy(cached / name, base / name)
+            files.append((str(base / name), size))
+        return cls(recipe.name, base, tuple(files), origin)
 
     @property
     def total_bytes(self) -> int:
@@ -124,6 +176,25 @@ class FileSet:
     def remove(self) -> None:
         """Delete the generated files (missing ones are ignored)."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _file_name(recipe: FileSetRecipe, index: int) -> str:
+    return f"{recipe.name}-{index:05d}.bin"
+
+
+def _cache_key(recipe: FileSetRecipe, *, scale: float, seed: int) -> str:
+    """Directory name of a cached set: recipe name, seed, scale and a digest of the groups
+    (an edited recipe never reuses an old set)."""
+    groups = [(g.count, g.min_size, g.max_size) for g in recipe.groups]
+    digest = hashlib.sha256(json.dumps([recipe.name, groups, seed, scale]).encode())
+    return f"{recipe.name}-seed{seed}-scale{scale:g}-{digest.hexdigest()[:12]}"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(source, target)
 
 
 def _write_random(path: Path, size: int, rng: random.Random) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from jetstream_qa import __version__
 from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
-from jetstream_qa.loadrun.filesets import FileSet, load_recipe
+from jetstream_qa.loadrun.filesets import FileSet, Progress, load_recipe
 from jetstream_qa.loadrun.ledger import TransferLedger
 from jetstream_qa.loadrun.settings import LoadSettings
 from jetstream_qa.loadrun.target import Target, remote_target, start_embedded
@@ -69,6 +69,10 @@ class LoadSession:
         self.run_id = secrets.token_hex(4)
         self.started: float | None = None
         self.ended: float | None = None
+        self.stopping: float | None = None
+        """When the users were told to stop (the measured window ends before it)."""
+        self.prepare_s: float | None = None
+        """Seconds spent preparing file sets at test start (outside the window)."""
         self.gevent_check: str | None = None
         self.workers: set[str] = set()
         """Ids of the workers whose reports were merged (master only)."""
@@ -125,12 +129,16 @@ class LoadSession:
         return self._data_address
 
     # --- file sets ----------------------------------------------------------------------
-    def fileset(self, recipe: str) -> FileSet:
-        """The file set of ``recipe`` in this process, generated on first use."""
+    def fileset(self, recipe: str, *, progress: Progress | None = None) -> FileSet:
+        """The file set of ``recipe`` in this process: prepared at test start (or on first
+        use), from the file-set cache when it holds this recipe, seed and scale."""
         found = self._filesets.get(recipe)
         if found is None:
-            found = FileSet.generate(load_recipe(recipe), self._sources(),
-                                     scale=self.settings.scale, seed=self.settings.seed)
+            cache = self.settings.fileset_cache
+            found = FileSet.prepare(load_recipe(recipe), self._sources(),
+                                    cache=Path(cache) if cache else None,
+                                    scale=self.settings.scale, seed=self.settings.seed,
+                                    progress=progress)
             self._filesets[recipe] = found
         return found
 
@@ -156,6 +164,21 @@ class LoadSession:
         return self._ledger
 
     # --- end of run ---------------------------------------------------------------------
+    def probe(self) -> str | None:
+        """Is the target still answering? Connects, authenticates and calls
+        ``getServerInfo`` within ``--js-timeout``; returns None, or what went wrong."""
+        if self.target is None:
+            return "no target was ever reached"
+        try:
+            api = self.connect()
+            try:
+                api.server.getServerInfo()
+            finally:
+                api.disconnect()
+        except (JetStreamQAError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     def server_counters(self) -> dict[str, Any]:
         """Summed sender counters of this run's transfers (``{"error": ...}`` if unreachable)."""
         if not self.recorder.transfer_ids:
@@ -171,23 +194,34 @@ class LoadSession:
         return sum_counters(transfers, self.recorder.transfer_ids)
 
     def finish(self, *, locust_version: str, extra_env: Mapping[str, Any] | None = None,
-               extra_settings: Mapping[str, Any] | None = None
-               ) -> tuple[dict[str, Any], list[CheckResult]]:
+               extra_settings: Mapping[str, Any] | None = None,
+               problems: list[str] | None = None, reachable: bool = True,
+               warmup_s: float | None = None) -> tuple[dict[str, Any], list[CheckResult]]:
         """Build and write reports/load.json, evaluate the thresholds.
+
+        Args:
+            problems: keyword-only; what makes the run FAIL whatever the thresholds say
+                (no transfer completed, the target stopped answering).
+            reachable: keyword-only; False skips asking the target for its counters and
+                fingerprint (each would wait another ``--js-timeout``).
+            warmup_s: keyword-only; the resolved warm-up (default ``--js-warmup`` or 0).
 
         Returns:
             The report and the check results (failed ones have ``passed`` False).
         """
         assert self.started is not None
-        ended = self.ended if self.ended is not None else self.started
-        counters = self.server_counters()
-        metrics = RunMetrics(self.recorder, started=self.started, ended=max(ended, self.started),
-                             server_counters=counters)
+        ended = max(self.ended if self.ended is not None else self.started, self.started)
+        counters = self.server_counters() if reachable else {"error": "target not answering"}
+        warmup = warmup_s if warmup_s is not None else (self.settings.warmup_s or 0.0)
+        metrics = RunMetrics(self.recorder, started=self.started, ended=ended,
+                             stop=self.stopping, warmup_s=warmup, server_counters=counters)
         results = evaluate_checks(self.settings.checks, metrics)
+        env = self._environment(locust_version, extra_env or {}, reachable=reachable)
         report = build_load_report(
-            metrics, environment=self._environment(locust_version, extra_env or {}),
-            settings={**self.settings.public(), **(extra_settings or {})},
-            checks=[r.to_dict() for r in results])
+            metrics, environment=env,
+            settings={**self.settings.public(), **(extra_settings or {}),
+                      "warmupS": warmup, "filesetPrepareS": self.prepare_s},
+            checks=[r.to_dict() for r in results], problems=problems)
         path = Path(self.settings.report)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -195,14 +229,16 @@ class LoadSession:
         tmp.replace(path)
         return report, results
 
-    def _environment(self, locust_version: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    def _environment(self, locust_version: str, extra: Mapping[str, Any], *,
+                     reachable: bool = True) -> dict[str, Any]:
         env: dict[str, Any] = {"toolkitVersion": __version__, "python": platform.python_version(),
                                "locust": locust_version, "clientKind": self.client_kind,
                                "clientGevent": self.gevent_check, "runId": self.run_id,
                                "hostName": platform.node()}
         if self.target is not None:
             env.update(self.target.public())
-            env.update(_server_fingerprint(self))
+            env.update(_server_fingerprint(self) if reachable
+                       else {"serverError": "target not answering at the end of the run"})
         if self._data_address is not None:  # as resolved by this process's users
             env["data"] = f"{self._data_address[0]}:{self._data_address[1]}"
         env.update(extra)

@@ -16,6 +16,7 @@ import argparse
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,7 +26,7 @@ from jetstream_qa.errors import ConfigurationError
 from jetstream_qa.loadstats.thresholds import Check, parse_check
 
 __all__ = ["PASSWORD_ENV", "SHAPES", "Address", "LoadSettings", "add_arguments",
-           "parse_address", "settings_from_options"]
+           "parse_address", "resolve_warmup", "settings_from_options"]
 
 PASSWORD_ENV: Final = "JETSTREAM_API_PASSWORD"
 USER_ENV: Final = "JETSTREAM_API_USER"
@@ -93,6 +94,11 @@ class LoadSettings:
     transfer_timeout: float = 600.0
     window_s: float = 1.0
     keep: bool = False
+    warmup_s: float | None = None
+    """``--js-warmup``: seconds after the first transfer start left out of the measured
+    window; None = automatic (the spawn time, users / spawn rate, at least 1 s)."""
+    fileset_cache: str | None = None
+    """Where generated file sets are kept for reuse (None: no cache)."""
 
     def __post_init__(self) -> None:
         if self.sender is None and self.receiver is not None:
@@ -105,6 +111,10 @@ class LoadSettings:
                                          "expected a positive number")
         if not 0.0 <= self.loss < 1.0:
             raise ConfigurationError(f"invalid --js-loss {self.loss!r}: expected 0 <= loss < 1")
+        if self.warmup_s is not None and not (math.isfinite(self.warmup_s)
+                                              and self.warmup_s >= 0):
+            raise ConfigurationError(f"invalid --js-warmup {self.warmup_s!r}: expected "
+                                     "seconds >= 0")
         if self.delay_ms < 0 or self.batch < 1:
             raise ConfigurationError("invalid --js-delay-ms/--js-batch: must be >= 0 / >= 1")
         if (self.loss or self.delay_ms) and self.sender is not None:
@@ -157,6 +167,12 @@ def add_arguments(parser: Any) -> None:
     add("--js-transfer-timeout", type=float, default=600.0, help="transfer wait limit, s")
     add("--js-window", type=float, default=None,
         help="time-series window, s (default 1; 10 with --js-shape soak)")
+    add("--js-warmup", type=float, default=None, metavar="SECONDS",
+        help="seconds after the first transfer start left out of the measured window "
+             "(default: the spawn time, users / spawn rate, at least 1 s)")
+    add("--js-fileset-cache", default=None, metavar="DIR",
+        help="keep generated file sets here for reuse by runs with the same seed and scale "
+             "(default: TMPDIR/jsqa-filesets-UID; 'off' = generate per run)")
     add("--js-keep", action="store_true",
         help="keep the embedded pair's directory (sources, destinations, logs) afterwards")
 
@@ -188,6 +204,25 @@ def settings_from_options(options: argparse.Namespace | Any,
             transfer_timeout=options.js_transfer_timeout,
             window_s=options.js_window or (10.0 if options.js_shape == "soak" else 1.0),
             keep=bool(getattr(options, "js_keep", False)),
+            warmup_s=getattr(options, "js_warmup", None),
+            fileset_cache=_fileset_cache(getattr(options, "js_fileset_cache", None)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"invalid jetstream-qa load option: {exc}") from exc
+
+
+def _fileset_cache(value: str | None) -> str | None:
+    if value is None:
+        return os.path.join(tempfile.gettempdir(), f"jsqa-filesets-{os.getuid()}")
+    return None if value.strip().lower() in ("off", "none", "") else value
+
+
+def resolve_warmup(settings: LoadSettings, *, users: int | None,
+                   spawn_rate: float | None) -> float:
+    """``--js-warmup``, or automatically the spawn time (``users / spawn_rate``, at least
+    1 s): until every user runs, goodput still climbs."""
+    if settings.warmup_s is not None:
+        return settings.warmup_s
+    if users and spawn_rate and spawn_rate > 0:
+        return max(1.0, float(users) / float(spawn_rate))
+    return 1.0

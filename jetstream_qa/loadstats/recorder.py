@@ -60,6 +60,8 @@ class LoadRecorder:
         self.transfer_ids: set[str] = set()
         self.cancelled_at_stop = 0
         self.cancelled_at_stop_paths: list[str] = []
+        self.first_transfer_start: float | None = None
+        """Epoch second the earliest transfer of the run started (failed ones included)."""
 
     # --- feeding ------------------------------------------------------------------------
     def record_request(self, request_type: str, name: str, response_time_ms: float, *,
@@ -84,6 +86,8 @@ class LoadRecorder:
         """One whole transfer between epoch seconds ``start`` and ``end``; ``nbytes`` is what
         was delivered (counted into goodput only when ``ok``)."""
         self.transfers += 1
+        if self.first_transfer_start is None or start < self.first_transfer_start:
+            self.first_transfer_start = start
         if transfer_id is not None:
             self.transfer_ids.add(transfer_id)
         if not ok:
@@ -124,6 +128,7 @@ class LoadRecorder:
             "transferIds": sorted(self.transfer_ids),
             "cancelledAtStop": self.cancelled_at_stop,
             "cancelledAtStopPaths": list(self.cancelled_at_stop_paths),
+            "firstTransferStart": self.first_transfer_start,
         }
 
     def drain(self) -> dict[str, Any]:
@@ -153,6 +158,10 @@ class LoadRecorder:
             self.cancelled_at_stop += int(data.get("cancelledAtStop", 0))
             self.cancelled_at_stop_paths.extend(str(p)
                                                 for p in data.get("cancelledAtStopPaths", ()))
+            first = data.get("firstTransferStart")
+            if first is not None and (self.first_transfer_start is None
+                                      or float(first) < self.first_transfer_start):
+                self.first_transfer_start = float(first)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed load delta: {exc}") from exc
 
@@ -174,6 +183,11 @@ class LoadRecorder:
     def request_count(self) -> int:
         """Every request event, all kinds."""
         return sum(s.count for s in self.requests.values())
+
+    @property
+    def delivered_transfers(self) -> int:
+        """Transfers that completed (delivered their bytes)."""
+        return self.transfers - self.transfer_failures
 
     @property
     def failure_count(self) -> int:

@@ -2,9 +2,17 @@
 
 Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
 
-    {"schema", "environment", "settings", "startedAt", "endedAt",
+    {"schema", "environment", "settings", "startedAt", "endedAt", "problems": [str],
      "goodput": {"totalBytes", "elapsedS", "meanBytesPerSecond", "series": [...],
-                 "byScenario": {name: {"totalBytes", "meanBytesPerSecond"}}},
+                 "window": {"startS", "endS", "durationS", "warmupS", "firstTransferS",
+                            "stopS", "rule", "note"},
+                 "steady": {"meanBytesPerSecond", "ciLow", "ciHigh", "ciHalfWidth",
+                            "confidence", "method", "batchSize", "batchMeans",
+                            "batchLag1", "samples"} | null,
+                 "rampUp": {"startS", "endS", "bytes", "meanBytesPerSecond"},
+                 "rampDown": {"startS", "endS", "bytes", "meanBytesPerSecond"},
+                 "byScenario": {name: {"totalBytes", "meanBytesPerSecond",
+                                       "steadyBytesPerSecond"}}},
      "transfers": {"count", "failures", "cancelledAtStop", "cancelledAtStopPaths",
                    "throughputBytesPerSecond": {p50, p90, p95, p99, min, max}},
      "latency": {"<type> <name>": {count, failures, p50, p90, p95, p99, max, series}},
@@ -12,7 +20,10 @@ Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
 
 Latencies are milliseconds, unrounded (the recorder's own histograms, not Locust's rounded
 ones). ``goodput.meanBytesPerSecond`` is ``totalBytes / elapsedS`` where ``elapsedS`` is
-``endedAt - startedAt``.
+``endedAt - startedAt`` (ramp-up and ramp-down included: kept for comparison only).
+``goodput.steady`` is the gating number: the mean of the per-second samples inside
+``goodput.window`` with its batch-means confidence interval (:mod:`.window`); seconds are
+relative to ``startedAt``.
 """
 
 from __future__ import annotations
@@ -23,6 +34,12 @@ from typing import Any, Final
 
 from jetstream_qa.loadstats.histogram import Histogram
 from jetstream_qa.loadstats.recorder import LoadRecorder
+from jetstream_qa.loadstats.window import (
+    MeasuredWindow,
+    SteadyGoodput,
+    measured_window,
+    steady_goodput,
+)
 
 __all__ = ["REPORT_SCHEMA", "RunMetrics", "build_load_report", "iso"]
 
@@ -41,16 +58,25 @@ class RunMetrics:
     Args:
         recorder: the merged recorder of the run.
         started, ended: keyword-only; epoch seconds of the run's start and end.
+        stop: keyword-only; epoch second the users were told to stop (default ``ended``).
+        warmup_s: keyword-only; ramp skipped after the first transfer start.
         server_counters: keyword-only; summed counters of the run's transfers (may be empty).
     """
 
     def __init__(self, recorder: LoadRecorder, *, started: float, ended: float,
+                 stop: float | None = None, warmup_s: float = 0.0,
                  server_counters: Mapping[str, Any] | None = None) -> None:
         if ended < started:
             raise ValueError(f"run ends ({ended}) before it starts ({started})")
         self.recorder = recorder
         self.started, self.ended = started, ended
         self.server_counters = dict(server_counters or {})
+        self.window: MeasuredWindow = measured_window(
+            first_transfer=recorder.first_transfer_start,
+            stop=min(ended, stop if stop is not None else ended), warmup_s=warmup_s,
+            window_s=recorder.goodput.window_s)
+        self.steady: SteadyGoodput | None = steady_goodput(
+            recorder.goodput.samples(start=self.window.start, end=self.window.end))
 
     @property
     def elapsed(self) -> float:
@@ -66,7 +92,12 @@ class RunMetrics:
         return totals
 
     def goodput(self, scenario: str | None) -> float | None:
-        """Mean bytes/s delivered (one scenario or all); None before any time elapsed."""
+        """Steady-state bytes/s (mean over the measured window) of one scenario or all; the
+        whole-run mean when the window is empty; None before any time elapsed."""
+        if self.window.duration > 0:
+            samples = self.recorder.goodput.samples(start=self.window.start,
+                                                    end=self.window.end, scenario=scenario)
+            return sum(samples) / len(samples)
         if self.elapsed <= 0:
             return None
         if scenario is None:
@@ -119,12 +150,43 @@ def _summary(hist: Histogram) -> dict[str, float | None]:
     return out
 
 
+def _part(metrics: RunMetrics, start: float, end: float) -> dict[str, Any]:
+    """Bytes and mean rate of ``[start, end)`` (a ramp), seconds since the run's start."""
+    span = max(0.0, end - start)
+    nbytes = metrics.recorder.goodput.bytes_between(start, end) if span else 0.0
+    return {"startS": round(max(0.0, start - metrics.started), 6),
+            "endS": round(end - metrics.started, 6),
+            "bytes": nbytes, "meanBytesPerSecond": nbytes / span if span else None}
+
+
+def _goodput(metrics: RunMetrics) -> dict[str, Any]:
+    rec, elapsed, window = metrics.recorder, metrics.elapsed, metrics.window
+    w = rec.goodput.window_s
+    run_start = (metrics.started // w) * w
+    run_end = (metrics.ended // w + 1) * w  # the window holding the end, included
+    by_scenario = {}
+    for name, total in sorted(metrics.scenario_bytes().items()):
+        by_scenario[name] = {
+            "totalBytes": total, "meanBytesPerSecond": total / elapsed if elapsed else None,
+            "steadyBytesPerSecond": metrics.goodput(name) if window.duration else None}
+    return {
+        "totalBytes": rec.delivered_bytes,
+        "elapsedS": elapsed,
+        "meanBytesPerSecond": rec.delivered_bytes / elapsed if elapsed > 0 else None,
+        "window": window.to_dict(t0=metrics.started),
+        "steady": metrics.steady.to_dict() if metrics.steady else None,
+        "rampUp": _part(metrics, run_start, window.start),
+        "rampDown": _part(metrics, window.end, max(window.end, run_end)),
+        "series": rec.goodput.rows(t0=metrics.started, t1=metrics.ended),
+        "byScenario": by_scenario,
+    }
+
+
 def build_load_report(metrics: RunMetrics, *, environment: Mapping[str, Any],
-                      settings: Mapping[str, Any], checks: list[dict[str, Any]]
-                      ) -> dict[str, Any]:
+                      settings: Mapping[str, Any], checks: list[dict[str, Any]],
+                      problems: list[str] | None = None) -> dict[str, Any]:
     """The reports/load.json document (see the module docstring for the shape)."""
     rec = metrics.recorder
-    elapsed = metrics.elapsed
     latency = {}
     for key, stats in sorted(rec.requests.items()):
         entry: dict[str, Any] = {"count": stats.count, "failures": stats.failures}
@@ -140,15 +202,8 @@ def build_load_report(metrics: RunMetrics, *, environment: Mapping[str, Any],
         "settings": dict(settings),
         "startedAt": iso(metrics.started),
         "endedAt": iso(metrics.ended),
-        "goodput": {
-            "totalBytes": rec.delivered_bytes,
-            "elapsedS": elapsed,
-            "meanBytesPerSecond": metrics.goodput(None),
-            "series": rec.goodput.rows(t0=metrics.started, t1=metrics.ended),
-            "byScenario": {name: {"totalBytes": total,
-                                  "meanBytesPerSecond": total / elapsed if elapsed else None}
-                           for name, total in sorted(metrics.scenario_bytes().items())},
-        },
+        "problems": list(problems or ()),
+        "goodput": _goodput(metrics),
         "transfers": {"count": rec.transfers, "failures": rec.transfer_failures,
                       "cancelledAtStop": rec.cancelled_at_stop,
                       "cancelledAtStopPaths": sorted(rec.cancelled_at_stop_paths),

@@ -77,6 +77,24 @@ class GoodputSeries:
         """Every byte recorded, all scenarios."""
         return sum(sum(row.values()) for row in self._bins.values())
 
+    def samples(self, *, start: float, end: float,
+                scenario: str | None = None) -> list[float]:
+        """Bytes/s of every window in ``[start, end)`` (epoch s, window-aligned), empty
+        windows as 0: the per-second samples of a measured window (one scenario or all)."""
+        first, last = round(start / self.window_s), round(end / self.window_s)
+        out = []
+        for index in range(first, last):
+            row = self._bins.get(index, {})
+            amount = sum(row.values()) if scenario is None else row.get(scenario, 0.0)
+            out.append(amount / self.window_s)
+        return out
+
+    def bytes_between(self, start: float, end: float) -> float:
+        """Bytes recorded in the windows of ``[start, end)`` (window-aligned epoch s)."""
+        first, last = round(start / self.window_s), round(end / self.window_s)
+        return sum(sum(row.values()) for index, row in self._bins.items()
+                   if first <= index < last)
+
     def rows(self, *, t0: float, t1: float) -> list[dict[str, Any]]:
         """One row per window from ``t0`` to ``t1`` (epoch s), empty windows included:
         ``{"t": seconds since t0, "bytesPerSecond": x, "byScenario": {name: x}}``.
