@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from jetstream_qa.errors import ConfigurationError
+from jetstream_qa.loadstats.units import human_rate
 from jetstream_qa.report.pipeline import ReviewOptions, ReviewOutcome, parse_duration, run_review
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -132,6 +133,18 @@ def _line(item: dict[str, Any]) -> str:
     return f"step without report  {item['id']} (exit {item['exitCode']}) log: {item['log']}"
 
 
+def _goodput_text(goodput: dict[str, Any]) -> str:
+    """``623 MB/s steady (95 % CI 610-636 MB/s, window 2-29 s); mean incl. ramps 541 MB/s``."""
+    steady, window = goodput.get("steady") or {}, goodput.get("window") or {}
+    mean = f"mean incl. ramps {human_rate(goodput.get('meanBytesPerSecond'))}"
+    if steady.get("meanBytesPerSecond") is None:
+        return f"no measured window ({window.get('note') or 'no transfer'}); {mean}"
+    ci = (f"95 % CI {human_rate(steady['ciLow'])} - {human_rate(steady['ciHigh'])}, "
+          if steady.get("ciLow") is not None else "")
+    return (f"{human_rate(steady['meanBytesPerSecond'])} steady ({ci}window "
+            f"{window['startS']:.0f}-{window['endS']:.0f} s); {mean}")
+
+
 def print_summary(console: Console, outcome: ReviewOutcome) -> None:
     """One screen: status, reasons, counts, load, top attention items, output paths."""
     doc = outcome.document
@@ -146,8 +159,8 @@ def print_summary(console: Console, outcome: ReviewOutcome) -> None:
         table.add_row("conformance", f"{conf['total']} cases: {counts}")
     runs = doc["load"]["runs"]
     if runs:
-        goodputs = ", ".join(f"{r['goodput']['meanBytesPerSecond'] / 1e6:.1f}" for r in runs)
-        table.add_row("goodput MB/s", goodputs)
+        for r in runs:
+            table.add_row(f"goodput run {r['index']}", _goodput_text(r["goodput"]))
     if doc["comparison"]:
         moved = [m for m in doc["comparison"]["metrics"]
                  if m["movement"] in ("REGRESSION", "IMPROVEMENT") and m["gating"]]

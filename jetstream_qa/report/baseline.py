@@ -54,7 +54,10 @@ class MetricSpec:
 
 
 METRIC_SPECS: dict[str, MetricSpec] = {
-    "goodput.mean": MetricSpec(Direction.HIGHER, "B/s", "Goodput (mean)", 0.15),
+    "goodput.steady": MetricSpec(Direction.HIGHER, "B/s", "Goodput (steady state)", 0.15),
+    "goodput.mean": MetricSpec(
+        Direction.HIGHER, "B/s", "Goodput (whole-run mean, ramps included)", 0.15, gate=False
+    ),
     "transfer.throughput.p50": MetricSpec(
         Direction.HIGHER, "B/s", "Per-transfer throughput p50", 0.20, gate=False
     ),
@@ -66,7 +69,10 @@ METRIC_SPECS: dict[str, MetricSpec] = {
     ),
 }
 """Fixed metrics. Latency metrics (``latency.p50:<name>`` / ``latency.p95:<name>``) use
-:func:`_latency_spec`. Gating: mean goodput, the failure ratio and the retransmission ratio.
+:func:`_latency_spec`. Gating: steady-state goodput (its samples are the batch means of each
+run's measured window, :mod:`jetstream_qa.loadstats.window`), the failure ratio and the
+retransmission ratio. The whole-run mean includes ramp-up and ramp-down (our own set-up) and
+is shown for comparison only.
 Per-transfer throughput and latencies are informational: they depend on the file mix each run
 happened to draw and, on a shared machine, move by a factor of several between identical
 short runs (measured: p50 of ``send.waitForTransfer`` 15 ms vs 78 ms); a slower server shows
@@ -94,6 +100,8 @@ def extract_metrics(run: LoadRun, *, min_latency_count: int = 5) -> dict[str, fl
     requests (fewer give meaningless percentiles).
     """
     out: dict[str, float] = {"goodput.mean": run.goodput_mean_bps}
+    if run.steady_bps is not None:
+        out["goodput.steady"] = run.steady_bps
     if "p50" in run.throughput:
         out["transfer.throughput.p50"] = run.throughput["p50"]
     if run.transfers_count:
@@ -110,11 +118,17 @@ def extract_metrics(run: LoadRun, *, min_latency_count: int = 5) -> dict[str, fl
 
 
 def collect_samples(runs: Sequence[LoadRun]) -> dict[str, list[float]]:
-    """Metric name -> one sample per run that has the metric."""
+    """Metric name -> one sample per run that has the metric; ``goodput.steady`` takes every
+    batch mean of each run's window (several per run: the rank test applies even to one
+    run per side; batches of consecutive seconds are what makes them nearly independent)."""
     samples: dict[str, list[float]] = {}
     for run in runs:
         for name, value in extract_metrics(run).items():
-            samples.setdefault(name, []).append(value)
+            batches = (run.goodput_steady or {}).get("batchMeans") or []
+            if name == "goodput.steady" and batches:
+                samples.setdefault(name, []).extend(float(b) for b in batches)
+            else:
+                samples.setdefault(name, []).append(value)
     return samples
 
 

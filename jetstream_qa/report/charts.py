@@ -36,6 +36,15 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """A shaded x range of a chart (pixels), e.g. the measured window."""
+
+    x0: float
+    x1: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
     """Everything the template needs to draw one chart."""
 
@@ -53,6 +62,7 @@ class Chart:
     x_label: str
     y_label: str
     empty: bool
+    bands: tuple[Band, ...] = ()
 
 
 def fmt_bytes_rate(value: float) -> str:
@@ -122,6 +132,7 @@ def line_chart(
     width: int = 720,
     height: int = 260,
     lines_per_color: int = 1,
+    bands: Sequence[tuple[float, float, str]] = (),
 ) -> Chart:
     """Lay out a line chart.
 
@@ -133,6 +144,8 @@ def line_chart(
         y_format: ``rate`` (bytes/s), ``ms`` or ``plain``.
         x_categories: when given, x values are indexes into these labels.
         lines_per_color: consecutive lines sharing a colour (e.g. p50 and p95 of one name).
+        bands: ``(x_from, x_to, label)`` ranges shaded behind the lines (clipped to the
+            axis), e.g. the measured window of a load run.
         width / height: SVG size in pixels.
     """
     left, right, top, bottom = 70, 12, 12, 36
@@ -175,5 +188,7 @@ def line_chart(
                 markers=tuple(coords) if len(coords) <= 12 else (),
             )
         )
+    shaded = tuple(Band(px(max(a, x_lo)), px(min(b, x_hi)), label)
+                   for a, b, label in bands if min(b, x_hi) > max(a, x_lo))
     return Chart(chart_id, title, width, height, x0, y1, x1, y0, x_ticks, y_ticks, tuple(lines),
-                 x_label, y_label, False)
+                 x_label, y_label, False, shaded)

@@ -123,8 +123,12 @@ def _run_json(index: int, run: LoadRun) -> dict[str, Any]:
             "meanBytesPerSecond": run.goodput_mean_bps,
             "totalBytes": run.goodput_total_bytes,
             "elapsedS": run.goodput_elapsed_s,
+            "window": dict(run.goodput_window),
+            "steady": dict(run.goodput_steady) if run.goodput_steady else None,
+            **{k: dict(v) for k, v in run.goodput_ramps.items()},
             "series": [{"t": p.t, **p.values} for p in run.goodput_series],
         },
+        "problems": list(run.problems),
         "transfers": {
             "count": run.transfers_count,
             "failures": run.transfers_failures,
@@ -161,7 +165,7 @@ def representative_index(loads: Sequence[LoadRun]) -> int:
     """Index of the run whose mean goodput is the median one (the run the charts detail)."""
     if not loads:
         return -1
-    order = sorted(range(len(loads)), key=lambda i: loads[i].goodput_mean_bps)
+    order = sorted(range(len(loads)), key=lambda i: loads[i].gating_bps)
     return order[(len(order) - 1) // 2]
 
 
@@ -244,6 +248,10 @@ def _waived(case: Mapping[str, Any]) -> bool:
     )
 
 
+_BROKEN_TARGET = 4
+"""Locust's exit status for a broken target (its problems are listed as load problems)."""
+
+
 def _attention(doc: dict[str, Any], inputs: ReviewInputs) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     comparison = doc["comparison"]
@@ -267,11 +275,14 @@ def _attention(doc: dict[str, Any], inputs: ReviewInputs) -> list[dict[str, Any]
         if metric["movement"] == Movement.REGRESSION.value and metric["gating"]:
             items.append({"kind": "regression", "id": metric["name"], "metric": metric})
     for run in doc["load"]["runs"]:
+        for problem in run["problems"]:
+            items.append({"kind": "load-problem", "id": f"load run {run['index']}",
+                          "run": run["index"], "detail": problem})
         for check in run["checks"]:
             if not check["passed"]:
                 items.append({"kind": "check", "id": check["expr"], "run": run["index"], **check})
     for step in inputs.steps:
-        if not step.produced or (step.exit_code not in (0, 1, None)):
+        if not step.produced or (step.exit_code not in (0, 1, _BROKEN_TARGET, None)):
             items.append(
                 {"kind": "step", "id": step.name, "exitCode": step.exit_code, "log": step.log,
                  "detail": step.detail}
@@ -292,6 +303,9 @@ def _status(doc: dict[str, Any]) -> tuple[str, list[str]]:
         reasons.append(f"{kinds['unexpected']} case(s) with an unexpected verdict")
     if kinds.get("regression"):
         reasons.append(f"{kinds['regression']} metric regression(s) against the baseline")
+    if kinds.get("load-problem"):
+        reasons.append(f"{kinds['load-problem']} load run problem(s): no transfer completed "
+                       "or the target stopped answering")
     if kinds.get("check"):
         reasons.append(f"{kinds['check']} load threshold check(s) failed")
     if kinds.get("step"):
@@ -307,7 +321,7 @@ def build_document(inputs: ReviewInputs, *, secrets: Sequence[str | None] = ()) 
         secrets: secret values to scrub from every string (e.g. the API password).
     """
     loads = list(inputs.loads)
-    goodputs = [r.goodput_mean_bps for r in loads]
+    goodputs = [r.gating_bps for r in loads]
     doc: dict[str, Any] = {
         "schema": REVIEW_SCHEMA,
         "generatedAt": inputs.generated_at,

@@ -256,4 +256,23 @@ def parse_load(doc: object, *, source: str = "load.json") -> LoadRun:
         environment=dict(_obj(data.get("environment"), f"{source}: environment")),
         started_at=_str(data.get("startedAt"), f"{source}: startedAt"),
         ended_at=_str(data.get("endedAt"), f"{source}: endedAt"),
+        goodput_window=dict(_obj(goodput.get("window"), f"{source}: goodput.window")),
+        goodput_steady=_steady(goodput.get("steady"), f"{source}: goodput.steady"),
+        goodput_ramps={k: dict(_obj(goodput.get(k), f"{source}: goodput.{k}"))
+                       for k in ("rampUp", "rampDown") if goodput.get(k) is not None},
+        problems=tuple(_str(p, f"{source}: problems")
+                       for p in _list(data.get("problems"), f"{source}: problems")),
     )
+
+
+def _steady(value: object, where: str) -> dict[str, Any] | None:
+    """``goodput.steady`` with its numbers checked (absent or null: None)."""
+    if value is None:
+        return None
+    data = dict(_obj(value, where))
+    for key in ("meanBytesPerSecond", "ciLow", "ciHigh"):
+        if data.get(key) is not None:
+            data[key] = _num(data[key], f"{where}.{key}")
+    data["batchMeans"] = [_num(v, f"{where}.batchMeans")
+                          for v in _list(data.get("batchMeans"), f"{where}.batchMeans")]
+    return data

@@ -193,3 +193,23 @@ class LoadRun:
     environment: Mapping[str, Any] = field(default_factory=dict)
     started_at: str = ""
     ended_at: str = ""
+    goodput_window: Mapping[str, Any] = field(default_factory=dict)
+    """``goodput.window`` of load.json: the measured window (seconds since the start)."""
+    goodput_steady: Mapping[str, Any] | None = None
+    """``goodput.steady``: mean over the window with its batch-means interval."""
+    goodput_ramps: Mapping[str, Any] = field(default_factory=dict)
+    """``{"rampUp": {...}, "rampDown": {...}}`` from load.json."""
+    problems: tuple[str, ...] = ()
+    """What made the run FAIL whatever its numbers (no transfer, target not answering)."""
+
+    @property
+    def steady_bps(self) -> float | None:
+        """Steady-state goodput (bytes/s), None when the run had no measured window."""
+        value = (self.goodput_steady or {}).get("meanBytesPerSecond")
+        return None if value is None else float(value)
+
+    @property
+    def gating_bps(self) -> float:
+        """Steady-state goodput, or the whole-run mean for a run without a window."""
+        steady = self.steady_bps
+        return self.goodput_mean_bps if steady is None else steady

@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 
+from jetstream_qa.loadstats.units import human_bytes
 from jetstream_qa.report.charts import Chart, fmt_bytes_rate, fmt_ms, line_chart
 from jetstream_qa.report.matrix import build_matrix
 
@@ -43,6 +44,7 @@ def _env() -> jinja2.Environment:
     env.filters["ms"] = lambda v: "—" if v is None else fmt_ms(float(v))
     env.filters["pct"] = lambda v: "—" if v is None else f"{float(v) * 100:+.1f} %"
     env.filters["num"] = _num
+    env.filters["bytes"] = lambda v: "—" if v is None else human_bytes(float(v))
     env.filters["unit"] = _unit
     return env
 
@@ -87,9 +89,13 @@ def _charts(doc: Mapping[str, Any]) -> list[Chart]:
             (f"baseline {comparison['baseline']}",
              [(p["t"], p.get("bytesPerSecond", 0.0)) for p in base_series], True)
         )
-    charts = [line_chart("chart-goodput", "Goodput over time", goodput,
-                         x_label="seconds since start", y_label="bytes/s")]
     rep = next((r for r in runs if r["index"] == doc["load"]["representative"]), None)
+    window = (rep or {}).get("goodput", {}).get("window") or {}
+    bands = [(window["startS"], window["endS"], f"measured window (run {rep['index']}): "
+              f"{window['startS']:.0f}-{window['endS']:.0f} s")] \
+        if rep and window.get("durationS") else []
+    charts = [line_chart("chart-goodput", "Goodput over time", goodput,
+                         x_label="seconds since start", y_label="bytes/s", bands=bands)]
     charts.extend(_latency_charts(rep))
     cats = [p for p in _PCT_ORDER if any(p in r["transfers"]["throughputBytesPerSecond"]
                                         for r in runs)]

@@ -13,6 +13,8 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from jetstream_qa.loadstats.window import steady_goodput
+
 __all__ = ["conformance_document", "load_document"]
 
 _MATRIX_KEYS = ("flags", "overwrite", "cipher", "symlink", "preState")
@@ -133,6 +135,22 @@ def conformance_document(
     }
 
 
+def _window_parts(values: list[float], duration_s: int) -> dict[str, Any]:
+    """``window``/``steady``/``rampUp``/``rampDown`` as the adapter writes them: the window
+    skips the 3 s ramp of :func:`load_document`'s series (samples at t = 1..duration)."""
+    start = min(3, duration_s)
+    steady = steady_goodput(values[start:])
+    window = {"startS": float(start), "endS": float(duration_s),
+              "durationS": float(duration_s - start), "warmupS": 2.0, "firstTransferS": 1.0,
+              "stopS": float(duration_s), "rule": "sample", "note": ""}
+    ramp = sum(values[:start])
+    return {"window": window, "steady": steady.to_dict() if steady else None,
+            "rampUp": {"startS": 0.0, "endS": float(start), "bytes": ramp,
+                       "meanBytesPerSecond": ramp / start if start else None},
+            "rampDown": {"startS": float(duration_s), "endS": float(duration_s), "bytes": 0.0,
+                         "meanBytesPerSecond": None}}
+
+
 def load_document(
     *,
     seed: int = 1,
@@ -187,7 +205,8 @@ def load_document(
         "startedAt": "2026-11-27T08:00:00Z",
         "endedAt": "2026-11-27T08:00:30Z",
         "goodput": {"totalBytes": total, "elapsedS": float(duration_s),
-                    "meanBytesPerSecond": total / duration_s, "series": series},
+                    "meanBytesPerSecond": total / duration_s, "series": series,
+                    **_window_parts(values, duration_s)},
         "transfers": {"count": 120, "failures": failures,
                       "throughputBytesPerSecond": {
                           "min": tput * 0.3, "p50": tput, "p90": tput * 1.3, "p95": tput * 1.4,

@@ -64,7 +64,8 @@ def test_baseline_round_trip_flags_a_goodput_drop(tmp_path: Path) -> None:
     assert "0 metric(s) moved" in same.stdout and "0 verdict change(s)" in same.stdout
     dropped = review(slow, "--baseline", "rel-1")
     assert dropped.returncode == 1
-    assert re.search(r"regression  Goodput \(mean\) \(goodput.mean\) -[23]\d\.\d %", dropped.stdout)
+    assert re.search(r"regression  Goodput \(steady state\) \(goodput.steady\) -[23]\d\.\d %",
+                     dropped.stdout)
 
 
 def test_unknown_baseline_is_a_configuration_error(tmp_path: Path) -> None:
