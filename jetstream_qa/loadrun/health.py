@@ -36,10 +36,11 @@ def run_problems(recorder: LoadRecorder, *, transfer_users: bool,
         Problems in the order found; empty for a healthy run.
     """
     problems = []
-    if transfer_users and recorder.delivered_transfers == 0:
-        problems.append(f"the run completed no transfer ({recorder.transfers} attempted, "
-                        f"{recorder.transfer_failures} failed; first errors: "
-                        f"{_first_errors(recorder)})")
+    if transfer_users:
+        if recorder.delivered_transfers == 0:
+            problems.append(f"the run completed no transfer ({recorder.transfers} attempted, "
+                            f"{recorder.transfer_failures} failed; first errors: "
+                            f"{_first_errors(recorder)})")
     elif recorder.request_count - recorder.failure_count == 0:
         problems.append(f"the run completed no request ({recorder.request_count} attempted; "
                         f"first errors: {_first_errors(recorder)})")

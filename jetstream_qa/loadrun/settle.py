@@ -56,7 +56,8 @@ def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[st
             if item.action == "cancel" or final.get("status") == "cancelled":
                 if session.ledger.settle(item.intent.dest_path):
                     session.recorder.note_transfer_id(item.transfer_id)
-                    session.recorder.note_cancelled_at_stop(item.intent.dest_path)
+                    session.recorder.note_cancelled_at_stop(item.intent.dest_path,
+                                                            started=item.intent.started)
                 continue
         fire(item)
     return len(plan)

@@ -62,6 +62,9 @@ class LoadRecorder:
         self.cancelled_at_stop_paths: list[str] = []
         self.first_transfer_start: float | None = None
         """Epoch second the earliest transfer of the run started (failed ones included)."""
+        self.first_cancelled_start: float | None = None
+        """Start of the earliest transfer cancelled at stop: its bytes never count, so the
+        seconds after it are ramp-down, not steady state."""
 
     # --- feeding ------------------------------------------------------------------------
     def record_request(self, request_type: str, name: str, response_time_ms: float, *,
@@ -102,11 +105,15 @@ class LoadRecorder:
         """Remember a transfer this run created (for the server-counter cross-check)."""
         self.transfer_ids.add(transfer_id)
 
-    def note_cancelled_at_stop(self, dest_path: str | None = None) -> None:
+    def note_cancelled_at_stop(self, dest_path: str | None = None, *,
+                               started: float | None = None) -> None:
         """A transfer still running when its user was stopped was cancelled (not a failure,
         not delivered; it may have left finished files under ``dest_path``, reported so that
         they can be told apart from delivered ones)."""
         self.cancelled_at_stop += 1
+        if started and (self.first_cancelled_start is None
+                        or started < self.first_cancelled_start):
+            self.first_cancelled_start = started
         if dest_path is not None:
             self.cancelled_at_stop_paths.append(dest_path)
 
@@ -129,6 +136,7 @@ class LoadRecorder:
             "cancelledAtStop": self.cancelled_at_stop,
             "cancelledAtStopPaths": list(self.cancelled_at_stop_paths),
             "firstTransferStart": self.first_transfer_start,
+            "firstCancelledStart": self.first_cancelled_start,
         }
 
     def drain(self) -> dict[str, Any]:
@@ -158,6 +166,10 @@ class LoadRecorder:
             self.cancelled_at_stop += int(data.get("cancelledAtStop", 0))
             self.cancelled_at_stop_paths.extend(str(p)
                                                 for p in data.get("cancelledAtStopPaths", ()))
+            cancelled = data.get("firstCancelledStart")
+            if cancelled is not None and (self.first_cancelled_start is None
+                                          or float(cancelled) < self.first_cancelled_start):
+                self.first_cancelled_start = float(cancelled)
             first = data.get("firstTransferStart")
             if first is not None and (self.first_transfer_start is None
                                       or float(first) < self.first_transfer_start):

@@ -73,7 +73,8 @@ class RunMetrics:
         self.server_counters = dict(server_counters or {})
         self.window: MeasuredWindow = measured_window(
             first_transfer=recorder.first_transfer_start,
-            stop=min(ended, stop if stop is not None else ended), warmup_s=warmup_s,
+            stop=min(ended, stop if stop is not None else ended,
+                     recorder.first_cancelled_start or ended), warmup_s=warmup_s,
             window_s=recorder.goodput.window_s)
         self.steady: SteadyGoodput | None = steady_goodput(
             recorder.goodput.samples(start=self.window.start, end=self.window.end))

@@ -10,7 +10,10 @@ number, so neither our own set-up (file sets, connections) nor the stop is in it
 
 The window is aligned to whole series windows (``window_s``, 1 s by default): it starts at
 the first window boundary at or after ``first transfer start + warmup`` and ends at the last
-boundary at or before the stop, so every sample in it is a complete second of work.
+boundary at or before the stop, so every sample in it is a complete second of work. A
+transfer cancelled at stop never counts its bytes, so the seconds it was running would look
+slow: the caller passes as ``stop`` the earlier of the stop and the start of the earliest
+transfer cancelled at stop (those seconds are ramp-down).
 
 Uncertainty: consecutive seconds are correlated (a 1 GiB transfer spreads its bytes over
 several seconds), so the samples are not independent and ``s / sqrt(n)`` would be too

@@ -4,9 +4,11 @@ of the run (reconciliation with the sender, reports/load.json, thresholds, exit 
 - ``init``: resolve the ``--js-*`` settings once; master/local start the target (the embedded
   pair as subprocesses when no ``--host``); workers get it from the master
   (:mod:`.distributed`); the web UI gets its goodput tab (:mod:`.webui`).
-- ``test_start``: every process with users prepares the file sets its user classes send from
-  (``JetStreamUser.recipes``) before any user starts, so generating them is never inside the
-  measured window (and a cached set from an earlier run with the same seed is reused).
+- file sets: every process with users prepares the file sets its user classes send from
+  (``JetStreamUser.recipes``) as soon as it knows the target (local: in ``init``; worker:
+  when the master's target arrives, in a greenlet ``test_start`` waits for), so generating
+  them is neither inside the measured window nor in Locust's ``--run-time`` (a cached set
+  from an earlier run with the same seed is reused).
 - ``request``: every event feeds the process's recorder.
 - ``test_stop``: the moment users are told to stop is noted (the measured window ends at the
   last full second before it); then every transfer of this process is settled with the
@@ -94,6 +96,7 @@ def _on_init(environment: Environment, runner: Any = None, web_ui: Any = None,
     State.runner = runner
     if isinstance(runner, WorkerRunner):
         distributed.register_worker(runner)
+        State.prepared = gevent.spawn(_prepare_filesets, environment, session)
         if not session.settings.embedded:  # workers may name the target themselves
             session.start_target()
             State.target_ready.set()
@@ -109,6 +112,8 @@ def _on_init(environment: Environment, runner: Any = None, web_ui: Any = None,
         session.close()
         sys.exit(1)
     State.target_ready.set()
+    if not isinstance(runner, MasterRunner):
+        _prepare_filesets(environment, session)
     if web_ui is not None:
         webui.install(environment, web_ui)
     if session.settings.shape != "none" and runner is not None:
@@ -145,7 +150,7 @@ def _prepare_filesets(environment: Environment, session: LoadSession) -> None:
     recipes = _recipes(environment)
     if not recipes:
         return
-    if not State.target_ready.wait(timeout=30):  # the sources live where the target says
+    if not State.target_ready.wait(timeout=120):  # the sources live where the target says
         log.warning("jetstream-qa: no target yet; file sets are prepared on first use")
         return
     started = time.monotonic()
@@ -173,7 +178,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         return
     if not isinstance(environment.runner, WorkerRunner):
         session.started = time.time()
-    _prepare_filesets(environment, session)
+    elif State.prepared is not None:
+        State.prepared.join(timeout=600)  # normally done while the master waited
 
 
 def _reconcile(environment: Environment) -> None:

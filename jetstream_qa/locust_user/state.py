@@ -28,6 +28,8 @@ class State:
     target_ready = gevent.event.Event()
     installed = False
     webui_installed = False
+    prepared: Any = None
+    """Worker: the greenlet preparing file sets (``test_start`` waits for it)."""
 
 
 def current() -> LoadSession:
