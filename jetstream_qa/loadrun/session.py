@@ -214,7 +214,9 @@ class LoadSession:
         counters = self.server_counters() if reachable else {"error": "target not answering"}
         warmup = warmup_s if warmup_s is not None else (self.settings.warmup_s or 0.0)
         metrics = RunMetrics(self.recorder, started=self.started, ended=ended,
-                             stop=self.stopping, warmup_s=warmup, server_counters=counters)
+                             stop=self.stopping, warmup_s=warmup,
+                             detect_transient=self.settings.warmup_s is None,
+                             server_counters=counters)
         results = evaluate_checks(self.settings.checks, metrics)
         env = self._environment(locust_version, extra_env or {}, reachable=reachable)
         report = build_load_report(

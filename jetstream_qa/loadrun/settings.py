@@ -96,7 +96,8 @@ class LoadSettings:
     keep: bool = False
     warmup_s: float | None = None
     """``--js-warmup``: seconds after the first transfer start left out of the measured
-    window; None = automatic (the spawn time, users / spawn rate, at least 1 s)."""
+    window; None = automatic (the spawn time, users / spawn rate, at least 1 s, then the
+    transient the MSER-5 rule detects, :mod:`jetstream_qa.loadstats.window`)."""
     fileset_cache: str | None = None
     """Where generated file sets are kept for reuse (None: no cache)."""
 
@@ -169,7 +170,8 @@ def add_arguments(parser: Any) -> None:
         help="time-series window, s (default 1; 10 with --js-shape soak)")
     add("--js-warmup", type=float, default=None, metavar="SECONDS",
         help="seconds after the first transfer start left out of the measured window "
-             "(default: the spawn time, users / spawn rate, at least 1 s)")
+             "(default: the spawn time, users / spawn rate, at least 1 s, plus the "
+             "transient the MSER-5 rule detects)")
     add("--js-fileset-cache", default=None, metavar="DIR",
         help="keep generated file sets here for reuse by runs with the same seed and scale "
              "(default: TMPDIR/jsqa-filesets-UID; 'off' = generate per run)")

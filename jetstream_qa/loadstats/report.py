@@ -38,6 +38,7 @@ from jetstream_qa.loadstats.window import (
     MeasuredWindow,
     SteadyGoodput,
     measured_window,
+    mser_truncation,
     steady_goodput,
 )
 
@@ -60,11 +61,14 @@ class RunMetrics:
         started, ended: keyword-only; epoch seconds of the run's start and end.
         stop: keyword-only; epoch second the users were told to stop (default ``ended``).
         warmup_s: keyword-only; ramp skipped after the first transfer start.
+        detect_transient: keyword-only; also drop the transient MSER-5 finds after the
+            warm-up (the automatic warm-up, :func:`.window.mser_truncation`).
         server_counters: keyword-only; summed counters of the run's transfers (may be empty).
     """
 
     def __init__(self, recorder: LoadRecorder, *, started: float, ended: float,
                  stop: float | None = None, warmup_s: float = 0.0,
+                 detect_transient: bool = False,
                  server_counters: Mapping[str, Any] | None = None) -> None:
         if ended < started:
             raise ValueError(f"run ends ({ended}) before it starts ({started})")
@@ -76,6 +80,11 @@ class RunMetrics:
             stop=min(ended, stop if stop is not None else ended,
                      recorder.first_cancelled_start or ended), warmup_s=warmup_s,
             window_s=recorder.goodput.window_s)
+        if detect_transient and self.window.duration > 0:
+            cut = mser_truncation(recorder.goodput.samples(start=self.window.start,
+                                                           end=self.window.end))
+            if cut:
+                self.window = self.window.trimmed(cut * recorder.goodput.window_s)
         self.steady: SteadyGoodput | None = steady_goodput(
             recorder.goodput.samples(start=self.window.start, end=self.window.end))
 
