@@ -4,7 +4,7 @@ Grammar (one check per ``--js-check``)::
 
     check   := metric OP number [unit]
     OP      := "<" | "<=" | ">" | ">=" | "==" | "!="
-    metric  := "goodput" ["(" SCENARIO ")"]          bytes/s delivered, mean over the run
+    metric  := "goodput" ["(" SCENARIO ")"]          bytes/s delivered, steady state (window)
              | "p" NUMBER "(" KEY ")"                  latency percentile of KEY, in ms
              | "p" NUMBER "(throughput)"               per-transfer throughput, bytes/s
              | ("avg" | "max" | "min") "(" KEY ")"      latency of KEY, ms

@@ -48,7 +48,6 @@ def install(environment: Any, web_ui: Any) -> None:
     web_ui.template_args["extended_tables"] = [{"key": TAB_KEY, "structure": _STRUCTURE}]
     app = web_ui.app
 
-    @app.after_request
     def add_goodput(response: Any) -> Any:
         if request.path.endswith("/stats/requests") and response.is_json:
             data = dict(response.get_json())
@@ -58,10 +57,12 @@ def install(environment: Any, web_ui: Any) -> None:
             response.set_data(json.dumps(data))
         return response
 
-    @app.route("/jetstream/goodput.json")
     def goodput_json() -> Any:
         return Response(json.dumps(snapshot()), mimetype="application/json")
 
-    @app.route("/jetstream/goodput")
     def goodput_page() -> Any:
         return Response(_PAGE.read_text(encoding="utf-8"), mimetype="text/html")
+
+    app.after_request(add_goodput)
+    app.add_url_rule("/jetstream/goodput.json", "jsqa_goodput_json", goodput_json)
+    app.add_url_rule("/jetstream/goodput", "jsqa_goodput_page", goodput_page)
