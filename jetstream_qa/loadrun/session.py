@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jetstream_qa import __version__
-from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.errors import JetStreamQAError, ProtocolError, ServerError
 from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
 from jetstream_qa.loadrun.filesets import FileSet, Progress, load_recipe
 from jetstream_qa.loadrun.ledger import TransferLedger
@@ -166,7 +166,9 @@ class LoadSession:
     # --- end of run ---------------------------------------------------------------------
     def probe(self) -> str | None:
         """Is the target still answering? Connects, authenticates and calls
-        ``getServerInfo`` within ``--js-timeout``; returns None, or what went wrong."""
+        ``getServerInfo`` within ``--js-timeout``; returns None when it answered (a refusal
+        such as a wrong password is an answer), else what went wrong: no connection, a
+        timeout, a closed connection or a protocol error (garbage)."""
         if self.target is None:
             return "no target was ever reached"
         try:
@@ -175,7 +177,9 @@ class LoadSession:
                 api.server.getServerInfo()
             finally:
                 api.disconnect()
-        except (JetStreamQAError, OSError) as exc:
+        except (ServerError, JetStreamQAError, OSError) as exc:
+            if isinstance(exc, ServerError) and not isinstance(exc, ProtocolError):
+                return None
             return f"{type(exc).__name__}: {exc}"
         return None
 

@@ -36,7 +36,9 @@ def test_named_servers_with_password_from_the_environment(tmp_path: Path) -> Non
     assert not list((tmp_path / "src").iterdir())  # generated sources removed at the end
 
 
-def test_wrong_password_fails_the_calls_not_the_process(tmp_path: Path) -> None:
+def test_wrong_password_fails_the_calls_and_the_run(tmp_path: Path) -> None:
+    """Every call refused: the run completed no request, which fails it (exit 4, issue 10)
+    whatever the thresholds say; the server answered, so it is not called silent."""
     with EmbeddedPair() as pair:
         env = locust_env()
         env["JETSTREAM_API_PASSWORD"] = "wrong"
@@ -46,7 +48,10 @@ def test_wrong_password_fails_the_calls_not_the_process(tmp_path: Path) -> None:
                        "--js-user", pair.user.name, "--js-report", "load.json",
                        "--js-check", "fail_ratio < 0.5", "ApiStormUser"),
             cwd=tmp_path, env=env, timeout=60)
-    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert proc.returncode == 4, proc.stderr[-3000:]
+    assert "FAILED: the run completed no request" in proc.stderr
+    assert "AuthenticationFailed" in proc.stderr
+    assert "stopped answering" not in proc.stderr
     report = load_report(tmp_path / "load.json")
     assert report["latency"]["API connect"]["failures"] >= 1
     assert any(e["error"].startswith("AuthenticationFailed") for e in report["errors"])
