@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from jetstream_qa.client._secrets import server_error
 from jetstream_qa.errors import (
     ConfigurationError,
     ConnectionClosed,
@@ -30,7 +31,6 @@ from jetstream_qa.errors import (
     ProtocolError,
     RequestTimeout,
     TransportError,
-    error_for_code,
 )
 from jetstream_qa.wire.control import (
     ClientHello,
@@ -140,7 +140,7 @@ class ControlSocket:
         if isinstance(message, ServerHello):
             return message
         if isinstance(message, ErrorResponse):
-            raise error_for_code(message.code, message.message, message.details)
+            raise server_error(message.code, message.message, message.details)
         raise ProtocolError(f"server {self.peer} sent {type(message).__name__} before its hello")
 
     # --- requests -----------------------------------------------------------------------
@@ -168,7 +168,7 @@ class ControlSocket:
             message = self._next_message(deadline, expired)
             if isinstance(message, ErrorResponse) and message.id is None:
                 self.close()
-                raise error_for_code(message.code, message.message, message.details)
+                raise server_error(message.code, message.message, message.details)
             if isinstance(message, Response | ErrorResponse) and message.id == request.id:
                 return message
             # an answer to an earlier request that timed out: dropped
