@@ -6,14 +6,20 @@ Theory of operation
 ``--max-connections`` reached -> ``error`` code ``Busy``, then close), then:
 
 1. handshake: the client hello must arrive within ``--handshake-timeout`` (protocol.md 2.3),
-   else the connection is dropped; the server answers with its hello;
+   else the connection is dropped; the server answers with its hello. The same deadline,
+   counted from the accept, bounds the login: a session not authenticated by then is closed,
+   so sockets that only say hello cannot hold connection slots for the idle timeout;
 2. requests: each request runs as its own task (requests may be pipelined, so a blocking
    ``send.waitForTransfer`` never holds up ``getServerInfo`` on the same connection); at most
    ``MAX_IN_FLIGHT`` run at once per connection, after which reading pauses;
 3. any malformed input -> one ``error`` frame with ``id: null`` and code ``ProtocolError``,
    then close; any handler failure -> an ``error`` frame for that request (``ServerError``
    for unexpected exceptions) and the connection keeps serving;
-4. no frame for ``--idle-timeout`` while nothing is in flight -> close.
+4. idle: ``--idle-timeout`` seconds after the last activity (a frame in, a frame out, a
+   request finishing) with nothing in flight -> close. The timer runs from that last
+   activity, not from the start of the current read: a request that finishes just as a read
+   times out restarts the timer, so its client can still send the next request
+   (:class:`IdleTimer`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
@@ -44,7 +52,7 @@ from jetstream_qa.wire.control import (
 if TYPE_CHECKING:
     from jetstream_qa.refserver.app import ServerApp
 
-__all__ = ["MAX_IN_FLIGHT", "serve_connection"]
+__all__ = ["MAX_IN_FLIGHT", "IdleTimer", "serve_connection"]
 
 log = logging.getLogger("jetstream_qa.refserver")
 MAX_IN_FLIGHT = 64
@@ -88,9 +96,31 @@ async def _send_fatal(writer: asyncio.StreamWriter, code: str, message: str,
         await asyncio.wait_for(writer.drain(), 2.0)
 
 
+class IdleTimer:
+    """Seconds since the last activity of a connection, on an injectable clock."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float]) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self.last = clock()
+
+    def touch(self) -> None:
+        """Note activity now (a frame in or out, a request finishing)."""
+        self.last = self._clock()
+
+    def remaining(self, *, busy: bool) -> float | None:
+        """How long the next read may wait: the full timeout while requests are in flight,
+        else the time left until ``last + timeout``; None once that moment has passed."""
+        if busy:
+            return self.timeout
+        left = self.last + self.timeout - self._clock()
+        return left if left > 0 else None
+
+
 class _Connection:
     def __init__(self, app: ServerApp, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, host: str) -> None:
+                 writer: asyncio.StreamWriter, host: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.cfg = app.config
         self.reader = reader
@@ -101,6 +131,11 @@ class _Connection:
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.write_lock = asyncio.Lock()
         self.closing = False
+        self.clock = clock
+        self.deadline = clock() + self.cfg.handshake_timeout
+        """Hello and login must both be done by then (the ``no-handshake-deadline`` fault
+        lifts it)."""
+        self.idle = IdleTimer(self.cfg.idle_timeout, clock)
 
     async def run(self) -> None:
         try:
@@ -125,11 +160,9 @@ class _Connection:
 
     async def _handshake(self) -> bool:
         """Receive the client hello within the deadline and answer; False = drop."""
-        loop = asyncio.get_running_loop()
         no_deadline = self.cfg.has_fault("no-handshake-deadline")
-        deadline = loop.time() + self.cfg.handshake_timeout
         while self.conn.state is ConnState.AWAIT_HELLO:
-            timeout = None if no_deadline else max(0.0, deadline - loop.time())
+            timeout = None if no_deadline else max(0.0, self.deadline - self.clock())
             try:
                 data = await self._read(timeout)
             except TimeoutError:
@@ -157,17 +190,33 @@ class _Connection:
         return ServerHello(api_version=api, server_id=self.app.server_id, version=VERSION,
                            auth_required=True)
 
+    def _next_wait(self) -> float | None:
+        """How long the next read may wait; None = close now (idle, or no login in time)."""
+        wait = self.idle.remaining(busy=bool(self.in_flight))
+        if wait is None:
+            log.info("closing idle connection from %s", self.session.peer)
+            return None
+        if self.session.authenticated or self.cfg.has_fault("no-handshake-deadline"):
+            return wait
+        login_left = self.deadline - self.clock()
+        if login_left <= 0:
+            log.info("closing connection from %s: no login within %.1f s", self.session.peer,
+                     self.cfg.handshake_timeout)
+            return None
+        return min(wait, login_left)
+
     async def _serve_requests(self) -> None:
         while True:
-            try:
-                data = await self._read(self.cfg.idle_timeout)
-            except TimeoutError:
-                if self.in_flight:
-                    continue
-                log.info("closing idle connection from %s", self.session.peer)
+            wait = self._next_wait()
+            if wait is None:
                 return
+            try:
+                data = await self._read(wait)
+            except TimeoutError:
+                continue
             if not data:
                 return
+            self.idle.touch()
             try:
                 messages = self.conn.receive_data(data)
                 for message in messages:
@@ -192,6 +241,7 @@ class _Connection:
             pass  # the connection was closed by a protocol error meanwhile
         finally:
             self.in_flight.pop(request.id, None)
+            self.idle.touch()
             self.slots.release()
 
     async def _answer(self, request: Request) -> bytes:
@@ -221,6 +271,7 @@ class _Connection:
         async with self.write_lock:
             self.writer.write(frame)
             await asyncio.wait_for(self.writer.drain(), self.cfg.idle_timeout)
+            self.idle.touch()
 
 
 def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
