@@ -64,10 +64,16 @@ from locust.runners import STATE_STOPPED, MasterRunner, WorkerRunner
 from jetstream_qa.constants import TransferFlag
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError, ServerError
 from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
+from jetstream_qa.loadrun.redaction import (
+    install_log_scrubbing,
+    scrub_exception,
+    scrub_runner_outputs,
+)
 from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import LoadSettings, add_arguments, settings_from_options
 from jetstream_qa.loadrun.settle import settle_transfers
 from jetstream_qa.loadrun.shapes import shape_tick
+from jetstream_qa.redaction import scrub
 
 __all__ = ["THRESHOLD_EXIT_CODE", "JetStreamUser", "api_rate_pacing", "check_gevent",
            "install"]
@@ -373,9 +379,11 @@ def install() -> None:
     hooks.test_start.add_listener(_on_test_start)
     hooks.test_stop.add_listener(_on_test_stop)
     hooks.quitting.add_listener(_on_quitting)
+    hooks.quitting.add_listener(scrub_runner_outputs)
 
 
 def _on_init(environment: Environment, runner: Any = None, **_: Any) -> None:
+    install_log_scrubbing()
     try:
         session = _State.session = LoadSession(settings_from_options(environment.parsed_options))
     except ConfigurationError as exc:
@@ -420,7 +428,7 @@ def _on_target_message(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
+    return scrub(f"{type(exc).__name__}: {exc}")[:300]
 
 
 def _fire_event(environment: Environment, request_type: str, name: str, wall_start: float,
@@ -438,7 +446,7 @@ def _fire_event(environment: Environment, request_type: str, name: str, wall_sta
         request_type=request_type, name=name,
         response_time=max(0.0, (wall_end - wall_start) * 1000.0) if response_time is None
         else response_time,
-        response_length=response_length, exception=exc,
+        response_length=response_length, exception=scrub_exception(exc),
         context={"start": wall_start, "end": max(wall_end, wall_start), **context})
 
 

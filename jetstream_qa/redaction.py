@@ -23,16 +23,19 @@ no password. The registry is process-wide and thread-safe; it only grows.
 
 from __future__ import annotations
 
+import copy
 import html
 import json
+import logging
 import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["MIN_SECRET_LEN", "REDACTED", "Credential", "known_count", "register",
-           "register_from_environment", "scrub", "scrub_lines", "scrub_value"]
+__all__ = ["MIN_SECRET_LEN", "REDACTED", "Credential", "ScrubbingFilter", "known_count",
+           "register", "register_from_environment", "scrub", "scrub_exception", "scrub_lines",
+           "scrub_value"]
 
 REDACTED: Final = "***"
 MIN_SECRET_LEN: Final = 4
@@ -110,6 +113,55 @@ def scrub_value(value: Any) -> Any:
 def scrub_lines(lines: Iterable[str]) -> list[str]:
     """:func:`scrub` applied to each line."""
     return [scrub(line) for line in lines]
+
+
+class _RedactedError(Exception):
+    """Stands in for an exception that could not be copied without its secret."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"{self._name}({str(self)!r})"
+
+
+def _leaks(exc: BaseException) -> bool:
+    return scrub(repr(exc)) != repr(exc) or scrub(str(exc)) != str(exc)
+
+
+def scrub_exception(exc: BaseException | None) -> BaseException | None:
+    """``exc`` itself when neither its ``str`` nor its ``repr`` holds a secret; else a copy
+    with its ``args`` (and a ``message``/``details`` attribute) scrubbed, of the same class
+    when that works, so consumers that name the error by its class still can."""
+    if exc is None or not _leaks(exc):
+        return exc
+    try:
+        clone = copy.copy(exc)
+        clone.args = tuple(scrub_value(a) for a in exc.args)
+        for attr in ("message", "details"):
+            if hasattr(clone, attr):
+                setattr(clone, attr, scrub_value(getattr(clone, attr)))
+        if not _leaks(clone):
+            return clone
+    except Exception:  # an exotic exception class: fall back to a plain stand-in
+        pass
+    return _RedactedError(type(exc).__name__, scrub(str(exc)))
+
+
+class ScrubbingFilter(logging.Filter):
+    """A logging filter that scrubs the formatted message and any traceback of a record;
+    attach it to a handler (``handler.addFilter(ScrubbingFilter())``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = scrub(text), None
+        return True
 
 
 class Credential(str):
