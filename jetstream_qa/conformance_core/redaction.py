@@ -88,10 +88,14 @@ class _ScrubbingFile:
 class RedactionHooks:
     """Plugin object scrubbing every report and the terminal."""
 
-    @_hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
         register_from_environment()
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    @_hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: Any) -> None:
+        """Wrap the terminal writer (configured after this plugin registers, before the
+        session header is written)."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         writer = getattr(reporter, "_tw", None)
         if writer is not None and not isinstance(getattr(writer, "_file", None),
                                                  _ScrubbingFile):
@@ -106,3 +110,36 @@ class RedactionHooks:
     @_hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: Any) -> None:
         scrub_report(report)
+
+    # pytest-html (optional): fragments other plugins add, and the Environment table
+    @_hookimpl(trylast=True, optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
+                                    postfix: list[str], session: Any) -> None:
+        for fragments in (prefix, summary, postfix):
+            fragments[:] = [scrub(f) for f in fragments]
+        _scrub_metadata(session.config)
+
+    @_hookimpl(trylast=True, optionalhook=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        cells[:] = [scrub(c) for c in cells]
+
+    @_hookimpl(trylast=True, optionalhook=True)
+    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+        data[:] = [scrub(d) for d in data]
+
+    @_hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: Any) -> None:
+        _scrub_metadata(session.config)
+
+
+def _scrub_metadata(config: Any) -> None:
+    """pytest-metadata's dict (pytest-html's Environment table), scrubbed in place."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if isinstance(metadata, dict):
+        clean = scrub_value(metadata)
+        metadata.clear()
+        metadata.update(clean)
