@@ -29,6 +29,7 @@ from jetstream_qa.errors import (
     ServerError,
     UsageError,
 )
+from jetstream_qa.redaction import scrub
 from jetstream_qa.wire.control import ClientHello, ErrorResponse, Request, ServerHello
 
 __all__ = ["DEFAULT_AGENT", "Api", "JetStream"]
@@ -215,11 +216,11 @@ class Api:
              error: JetStreamQAError | None, detail: str = "") -> None:
         duration = max(0.0, time.monotonic() - started)
         if error is None:
-            record = CallRecord(command, redact(command, params), "ok", detail, duration)
+            record = CallRecord(command, redact(command, params), "ok", scrub(detail), duration)
         else:
             code = str(error.details.get("code", error.code)) \
                 if type(error) is ServerError else error.code
-            record = CallRecord(command, redact(command, params), code, error.message,
+            record = CallRecord(command, redact(command, params), code, scrub(error.message),
                                 duration)
         self.call_log.add(record)
 

@@ -32,6 +32,7 @@ from jetstream_qa.errors import (
     RequestTimeout,
     TransportError,
 )
+from jetstream_qa.redaction import scrub, scrub_value
 from jetstream_qa.wire.control import (
     ClientHello,
     ControlConnection,
@@ -210,9 +211,13 @@ class ControlSocket:
                                        details={"peer": self.peer})
             try:
                 self._pending.extend(self._conn.receive_data(data))
-            except ProtocolError:
+            except ProtocolError as exc:
                 self.close()
-                raise
+                if scrub(exc.message) == exc.message:
+                    raise
+                # the frame quoted a secret (a hostile server's hello, say): not in our error
+                raise ProtocolError(scrub(exc.message),
+                                    details=scrub_value(exc.details)) from None
         return self._pending.popleft()
 
     def _live_socket(self) -> socket.socket:
