@@ -60,6 +60,8 @@ class HostileServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.logins = 0
+        self.refused = 0
+        """Logins refused by the lockout (``refuse_after``) only."""
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     def __enter__(self) -> HostileServer:
@@ -124,6 +126,7 @@ class HostileServer:
             locked = h.refuse_after is not None and self.logins >= h.refuse_after
             ok = not locked and user == h.user and password == h.password
             self.logins += ok
+            self.refused += locked
         if ok:
             session["user"] = user
             return Response(request.id, None)

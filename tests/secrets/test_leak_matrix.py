@@ -35,10 +35,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _conformance(tmp_path: Path, target: str, user: str) -> str:
-    """One conformance run writing every report; returns terminal output (stdout + stderr)."""
+def _conformance(tmp_path: Path, target: str, user: str, *, workers: int = 0) -> str:
+    """One conformance run writing every report; returns terminal output (stdout + stderr).
+    ``workers``: run under pytest-xdist (reports then travel from worker processes)."""
+    parallel = ["-n", str(workers)] if workers else ["-p", "no:xdist"]
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "conformance"), "-p", "no:cacheprovider",
-           "-p", "no:xdist", "-l", "-rA", "--js-sender", target, "--js-user", user,
+           *parallel, "-l", "-rA", "--js-sender", target, "--js-user", user,
            "--js-timeout", "5", "--junitxml", "j.xml", "--html", "r.html",
            "--js-report-json", "c.json", *(arg for c in CASES for arg in ("--js-case", c))]
     proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
@@ -73,17 +75,22 @@ def test_wrong_user_against_the_reference_server(tmp_path: Path) -> None:
     _assert_clean(tmp_path, terminal, _CONFORMANCE_FILES)
 
 
-@pytest.mark.parametrize("hostility", [
-    pytest.param({"echo_error": True}, id="echoes-password-in-errors"),
-    pytest.param({"echo_result": True}, id="echoes-password-in-results"),
-    pytest.param({"echo_hello": True}, id="echoes-password-in-hello"),
-    pytest.param({"refuse_after": 2, "echo_error": True}, id="refuses-logins-mid-run"),
+@pytest.mark.parametrize(("hostility", "workers"), [
+    pytest.param({"echo_error": True}, 0, id="echoes-password-in-errors"),
+    pytest.param({"echo_result": True}, 0, id="echoes-password-in-results"),
+    pytest.param({"echo_hello": True}, 0, id="echoes-password-in-hello"),
+    pytest.param({"refuse_after": 2, "echo_error": True}, 2,
+                 id="refuses-logins-mid-run-under-xdist"),
 ])
-def test_hostile_server_conformance_outputs(tmp_path: Path, hostility: dict) -> None:
+def test_hostile_server_conformance_outputs(tmp_path: Path, hostility: dict,
+                                            workers: int) -> None:
+    """``workers=2``: reports are made in xdist workers and shipped to the controller."""
     with HostileServer(Hostility("qa", PASSWORD, **hostility)) as server:
-        terminal = _conformance(tmp_path, server.target, "qa")
-        logins = server.logins
-    assert logins >= 1 or hostility.get("refuse_after") == 0, terminal[-3000:]
+        terminal = _conformance(tmp_path, server.target, "qa", workers=workers)
+        logins, refused = server.logins, server.refused
+    assert logins >= 1, terminal[-3000:]
+    assert refused >= 1 or not hostility.get("refuse_after"), "the lockout never started"
+    assert not workers or f"{workers} workers" in terminal
     _assert_clean(tmp_path, terminal, _CONFORMANCE_FILES)
 
 
