@@ -33,12 +33,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-__all__ = ["MIN_SECRET_LEN", "REDACTED", "Credential", "ScrubbingFilter", "known_count",
-           "register", "register_from_environment", "scrub", "scrub_exception", "scrub_lines",
-           "scrub_value"]
+__all__ = ["MIN_LEARNT_LEN", "MIN_SECRET_LEN", "REDACTED", "Credential", "ScrubbingFilter",
+           "known_count", "register", "register_from_environment", "scrub", "scrub_exception",
+           "scrub_lines", "scrub_value"]
 
 REDACTED: Final = "***"
 MIN_SECRET_LEN: Final = 4
+MIN_LEARNT_LEN: Final = 8
+"""Shortest value a :class:`Credential` registers by itself (see there)."""
 _ENV_SECRET_NAME: Final = re.compile(r"^JETSTREAM_\w*(PASSWORD|PASSWD|SECRET|TOKEN)\w*$")
 """Environment variables whose value is a secret (``JETSTREAM_API_PASSWORD``, ``..._TOKEN``)."""
 
@@ -168,7 +170,10 @@ class Credential(str):
     """A secret string: sent as itself, shown as ``'***'``.
 
     JSON encoding and comparisons see the real characters (it is a ``str``); ``repr``,
-    ``str()``, ``format`` and f-strings show ``***``. Creating one registers the value.
+    ``str()``, ``format`` and f-strings show ``***``. Creating one registers the value when it
+    has at least :data:`MIN_LEARNT_LEN` characters (a deliberately wrong ``"wrong"`` sent by a
+    test must not erase that word from every later message; configured passwords are
+    registered where they are configured, from :data:`MIN_SECRET_LEN`).
     :meth:`reveal` returns the plain string for the one place that must send it.
     """
 
@@ -177,7 +182,8 @@ class Credential(str):
     def __new__(cls, value: str) -> Credential:
         if not isinstance(value, str):
             raise TypeError(f"a credential is a string, got {type(value).__name__}")
-        register(value)
+        if len(value) >= MIN_LEARNT_LEN:
+            register(value)
         return super().__new__(cls, value)
 
     def reveal(self) -> str:
