@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 __all__ = ["MIN_LEARNT_LEN", "MIN_SECRET_LEN", "REDACTED", "Credential", "ScrubbingFilter",
-           "known_count", "register", "register_from_environment", "scrub", "scrub_exception",
+           "register", "register_from_environment", "scrub", "scrub_exception",
            "scrub_lines", "scrub_value"]
 
 REDACTED: Final = "***"
@@ -81,12 +81,6 @@ def register_from_environment(env: Mapping[str, str] | None = None) -> None:
     (default: ``os.environ``)."""
     env = os.environ if env is None else env
     register(*(value for name, value in env.items() if _ENV_SECRET_NAME.match(name)))
-
-
-def known_count() -> int:
-    """How many distinct secrets are registered (for tests and diagnostics)."""
-    with _lock:
-        return len(_secrets)
 
 
 def scrub(text: str) -> str:
