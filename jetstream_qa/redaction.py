@@ -30,12 +30,12 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = ["MIN_LEARNT_LEN", "MIN_SECRET_LEN", "REDACTED", "Credential", "ScrubbingFilter",
            "register", "register_from_environment", "scrub", "scrub_exception",
-           "scrub_lines", "scrub_value"]
+           "scrub_value"]
 
 REDACTED: Final = "***"
 MIN_SECRET_LEN: Final = 4
@@ -100,15 +100,11 @@ def scrub_value(value: Any) -> Any:
         return scrub(value)
     if isinstance(value, Mapping):
         return {scrub_value(k): scrub_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(scrub_value(v) for v in value) if isinstance(value, list) \
-            else tuple(scrub_value(v) for v in value)
+    if isinstance(value, list):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(scrub_value(v) for v in value)
     return value
-
-
-def scrub_lines(lines: Iterable[str]) -> list[str]:
-    """:func:`scrub` applied to each line."""
-    return [scrub(line) for line in lines]
 
 
 class _RedactedError(Exception):
