@@ -36,7 +36,7 @@ def delay_after(failures: int) -> float:
     """Seconds the next attempt waits after ``failures`` consecutive failures."""
     if failures < 2:
         return 0.0
-    return min(MAX_DELAY_S, BASE_DELAY_S * 2 ** min(failures - 2, 16))
+    return float(min(MAX_DELAY_S, BASE_DELAY_S * 2.0 ** min(failures - 2, 16)))
 
 
 @dataclass(slots=True)
