@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 ``serve_connection`` admits or refuses the peer (remote control off -> only loopback;
-``--max-connections`` reached -> ``error`` code ``Busy``, then close), then:
+``--max-connections`` reached -> the oldest connection that has not logged in is closed to
+make room, and only when every connection is logged in does the newcomer get an ``error``
+code ``Busy``, then close: sockets that never log in cannot lock users out), then:
 
 1. handshake: the client hello must arrive within ``--handshake-timeout`` (protocol.md 2.3),
    else the connection is dropped; the server answers with its hello. The same deadline,
@@ -29,6 +31,7 @@ import contextlib
 import logging
 import ssl
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +61,8 @@ log = logging.getLogger("jetstream_qa.refserver")
 MAX_IN_FLIGHT = 64
 READ_CHUNK = 65536
 _GONE = (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError, OSError)
+_LIVE: weakref.WeakKeyDictionary[Any, dict[_Connection, None]] = weakref.WeakKeyDictionary()
+"""Open connections of each server, oldest first (for :func:`_evict_one_without_login`)."""
 
 
 async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
@@ -70,14 +75,19 @@ async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
             log.info("refused remote control connection from %s", host)
             await _send_fatal(writer, "PermissionDenied", "remote control is not allowed")
             return
-        if app.connections >= app.config.max_connections:
+        if app.connections >= app.config.max_connections and not _evict_one_without_login(app):
             await _send_fatal(writer, "Busy", "too many connections")
             return
         app.connections += 1
+        connection = _Connection(app, reader, writer, host)
+        live = _LIVE.setdefault(app, {})
+        live[connection] = None
         try:
-            await _Connection(app, reader, writer, host).run()
+            await connection.run()
         finally:
-            app.connections -= 1
+            live.pop(connection, None)
+            if not connection.evicted:
+                app.connections -= 1
     except _GONE:
         pass
     except Exception:
@@ -86,6 +96,21 @@ async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
         writer.close()
         with contextlib.suppress(*_GONE, Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+def _evict_one_without_login(app: ServerApp) -> bool:
+    """Close the oldest connection that has not logged in (its slot is freed now); False
+    when every connection is logged in. Legitimate clients log in right after their hello, so
+    the oldest ones without a login are the sockets holding slots (sshd's ``MaxStartups``
+    reasoning: unauthenticated connections must not starve authenticated ones)."""
+    for connection in _LIVE.get(app, {}):
+        if not connection.session.authenticated and not connection.evicted:
+            log.info("closing connection from %s without a login to make room",
+                     connection.session.peer)
+            connection.evict()
+            app.connections -= 1
+            return True
+    return False
 
 
 async def _send_fatal(writer: asyncio.StreamWriter, code: str, message: str,
@@ -131,11 +156,17 @@ class _Connection:
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.write_lock = asyncio.Lock()
         self.closing = False
+        self.evicted = False
         self.clock = clock
         self.deadline = clock() + self.cfg.handshake_timeout
         """Hello and login must both be done by then (the ``no-handshake-deadline`` fault
         lifts it)."""
         self.idle = IdleTimer(self.cfg.idle_timeout, clock)
+
+    def evict(self) -> None:
+        """Close the connection from outside (its reads end; no further frames are sent)."""
+        self.evicted = self.closing = True
+        self.writer.close()
 
     async def run(self) -> None:
         try:

@@ -93,10 +93,11 @@ def test_handshake_deadline_drops_silent_client(make_server) -> None:
 
 
 def test_max_connections_extra_client_gets_busy(make_server, connect) -> None:
-    """Beyond --max-connections, a client gets an error frame `Busy` (id null) then EOF."""
+    """Beyond --max-connections (all logged in), a client gets an error frame `Busy` (id
+    null) then EOF."""
     server = make_server(extra_args=["--max-connections", "2"])
-    connect(server)
-    connect(server)
+    connect(server, server.user)
+    connect(server, server.user)
     with socket.create_connection((server.host, server.api_port), timeout=10) as sock:
         data = b""
         while chunk := sock.recv(4096):
@@ -250,6 +251,19 @@ def test_hello_only_sockets_are_dropped_at_the_login_deadline(make_server, conne
             squatter.next_message()
     client = connect(server, server.user)
     assert client.call("getServerInfo")["serverId"] == server.server_id
+
+
+def test_connections_without_login_make_room_for_a_new_user(make_server, connect) -> None:
+    """With every slot held by sockets that said hello and never logged in (and a handshake
+    deadline far away), a new user is still served at once: the oldest such socket is closed
+    to make room. Bounded: 20 sockets, --max-connections 20."""
+    server = make_server(extra_args=["--max-connections", "20", "--handshake-timeout", "60"])
+    squatters = [connect(server) for _ in range(20)]
+    client = connect(server, server.user)
+    assert client.call("getServerInfo")["serverId"] == server.server_id
+    with pytest.raises(ConnectionClosed):
+        squatters[0].next_message()  # the oldest made room (EOF well before our timeout)
+    assert squatters[-1].call("getServerInfo")["serverId"] == server.server_id
 
 
 def test_failed_logins_are_slowed_per_user_and_logged_without_the_password(
