@@ -12,37 +12,30 @@ so that no output does (:mod:`jetstream_qa.redaction`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
+from jetstream_qa.client._calllog import is_secret_param
 from jetstream_qa.errors import ServerError, error_for_code
 from jetstream_qa.redaction import Credential, register, scrub, scrub_value
 
-__all__ = ["guard", "is_secret_param", "learn", "server_error"]
-
-_SECRET_WORDS: Final = ("password", "secret", "passphrase", "credential")
-_TOKEN_COMMANDS: Final = frozenset({"authToken", "createAPIToken", "getAPIToken",
-                                    "getAPITokens", "deleteAPIToken"})
-"""Commands whose ``token`` parameter or result member is a credential (protocol.md 3.1)."""
-
-
-def is_secret_param(command: str, key: str) -> bool:
-    """True when parameter ``key`` of ``command`` is a credential."""
-    lowered = key.lower()
-    if any(word in lowered for word in _SECRET_WORDS):
-        return True
-    return key == "token" and command.rpartition(".")[2] in _TOKEN_COMMANDS
+__all__ = ["guard", "learn", "server_error"]
 
 
 def guard(command: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``params`` whose secret string values are :class:`Credential` objects."""
-    return {key: Credential(value) if isinstance(value, str) and not isinstance(
-                value, Credential) and is_secret_param(command, key) else value
-            for key, value in params.items()}
+    return {key: _held(command, key, value) for key, value in params.items()}
+
+
+def _held(command: str, key: str, value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Credential) \
+            and is_secret_param(command, key):
+        return Credential(value)
+    return value
 
 
 def learn(command: str, result: Any) -> None:
     """Register the token values in the result of a token command."""
-    if command.rpartition(".")[2] not in _TOKEN_COMMANDS:
+    if not is_secret_param(command, "token"):
         return
     items = result if isinstance(result, list) else [result]
     for item in items:
