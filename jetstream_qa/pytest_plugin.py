@@ -31,6 +31,7 @@ from jetstream_qa.conformance_core.cases import (
 )
 from jetstream_qa.conformance_core.expectations import Expectations, load_expectations
 from jetstream_qa.conformance_core.failures import NotApplicableCase
+from jetstream_qa.conformance_core.redaction import RedactionHooks
 from jetstream_qa.conformance_core.session import CaseState, RunState, is_harness_error, judge
 from jetstream_qa.conformance_core.settings import OPTIONS, Settings, resolve
 from jetstream_qa.conformance_core.summary import (
@@ -91,6 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "js_settings(**overrides): per-case settings (marker > CLI > env > ini > default)",
     ):
         config.addinivalue_line("markers", line)
+    config.pluginmanager.register(RedactionHooks(), "jetstream_qa_redaction")
     try:
         settings = _resolve(config)
         expectations = load_expectations(settings.expectations) if settings.expectations \

@@ -18,6 +18,7 @@ from typing import Any
 from jetstream_qa import __version__
 from jetstream_qa.client._calllog import CallLog, CallRecord, redact, summarise_result
 from jetstream_qa.client._namespaces import RecvInterface, SendInterface, ServerInterface
+from jetstream_qa.client._secrets import guard, learn, server_error
 from jetstream_qa.client._transport import ControlSocket, make_tls_context
 from jetstream_qa.constants import API_VERSION, DEFAULT_API_PORT, DEFAULT_TIMEOUT_SECONDS
 from jetstream_qa.errors import (
@@ -27,8 +28,8 @@ from jetstream_qa.errors import (
     ProtocolError,
     ServerError,
     UsageError,
-    error_for_code,
 )
+from jetstream_qa.redaction import scrub
 from jetstream_qa.wire.control import ClientHello, ErrorResponse, Request, ServerHello
 
 __all__ = ["DEFAULT_AGENT", "Api", "JetStream"]
@@ -156,7 +157,8 @@ class Api:
 
         Args:
             command: dotted wire name (``getServerInfo``, ``send.getTransfers``).
-            params: keyword parameters, sent as given.
+            params: keyword parameters, sent as given (secret ones are held as
+                :class:`~jetstream_qa.redaction.Credential`, so no traceback shows them).
             timeout: seconds to wait for the answer; default :attr:`timeout`.
             check: optional inspection of the result that may turn it into an error.
 
@@ -166,7 +168,7 @@ class Api:
             RequestTimeout: no answer in time (the connection stays open).
             ConnectionClosed / ProtocolError: the connection broke (now disconnected).
         """
-        params = dict(params or {})
+        params = guard(command, params or {})
         wait = self.timeout if timeout is None else float(timeout)
         started = time.monotonic()
         try:
@@ -177,6 +179,7 @@ class Api:
         except JetStreamQAError as exc:
             self._log(command, params, started, exc)
             raise
+        learn(command, result)
         self._log(command, params, started, None, summarise_result(result))
         return result
 
@@ -196,7 +199,7 @@ class Api:
                 self.disconnect()
             raise
         if isinstance(answer, ErrorResponse):
-            raise error_for_code(answer.code, answer.message, answer.details)
+            raise server_error(answer.code, answer.message, answer.details)
         return answer.result
 
     def _build_request(self, command: str, params: dict[str, Any]) -> Request:
@@ -213,11 +216,11 @@ class Api:
              error: JetStreamQAError | None, detail: str = "") -> None:
         duration = max(0.0, time.monotonic() - started)
         if error is None:
-            record = CallRecord(command, redact(command, params), "ok", detail, duration)
+            record = CallRecord(command, redact(command, params), "ok", scrub(detail), duration)
         else:
             code = str(error.details.get("code", error.code)) \
                 if type(error) is ServerError else error.code
-            record = CallRecord(command, redact(command, params), code, error.message,
+            record = CallRecord(command, redact(command, params), code, scrub(error.message),
                                 duration)
         self.call_log.add(record)
 

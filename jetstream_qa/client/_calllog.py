@@ -14,12 +14,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["REDACTED", "CallLog", "CallRecord", "redact", "summarise_result"]
+__all__ = ["REDACTED", "CallLog", "CallRecord", "is_secret_param", "redact",
+           "summarise_result"]
 
 REDACTED: Final = "***"
 _SECRET_WORDS: Final = ("password", "secret", "passphrase", "credential")
-_CREDENTIAL_PARAMS: Final = {"authToken": ("token",)}
-"""Parameters that are credentials only for the named command (``authToken``'s token logs in)."""
+_TOKEN_COMMANDS: Final = frozenset({"authToken", "createAPIToken", "getAPIToken",
+                                    "getAPITokens", "deleteAPIToken"})
+"""Commands whose ``token`` parameter or result member is a credential (an API token logs
+in: protocol.md 3.1)."""
 _SUMMARY_KEYS: Final = ("requestId", "manifestId", "destinationId", "transferId", "status",
                         "apiVersion", "serverId")
 
@@ -29,14 +32,19 @@ def _is_secret(key: str) -> bool:
     return any(word in lowered for word in _SECRET_WORDS)
 
 
+def is_secret_param(command: str, key: str) -> bool:
+    """True when parameter ``key`` of ``command`` is a credential: any key naming a password
+    or secret, and the ``token`` of the token commands."""
+    return _is_secret(key) or (key == "token" and command.rpartition(".")[2] in _TOKEN_COMMANDS)
+
+
 def redact(command: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of ``params`` safe to log.
 
     Any key naming a password/secret (at any depth) and the credential parameters of
-    ``command`` (the ``token`` of ``authToken``) are replaced by ``'***'``.
+    ``command`` (the ``token`` of the token commands) are replaced by ``'***'``.
     """
-    credential = _CREDENTIAL_PARAMS.get(command.rpartition(".")[2], ())
-    return {key: REDACTED if (_is_secret(key) or key in credential) else _scrub(value)
+    return {key: REDACTED if is_secret_param(command, key) else _scrub(value)
             for key, value in params.items()}
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from jetstream_qa.client._spec import COMMANDS, MAX_SERVER_WAIT_SECONDS
 from jetstream_qa.errors import JetStreamQAError, RequestTimeout, UsageError
+from jetstream_qa.redaction import Credential
 
 if TYPE_CHECKING:
     from jetstream_qa.client._api import Api
@@ -32,6 +33,7 @@ class Unset(enum.Enum):
 
 
 UNSET: Final = Unset.UNSET
+_T = TypeVar("_T")
 _FINISHED_TRANSFER: Final = frozenset({"complete", "error", "cancelled"})
 """protocol.md 3.2: waitForTransfer answers "once finished (complete, error, cancelled)"."""
 
@@ -98,6 +100,12 @@ def _list(result: Any) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], result)
 
 
+def _held(value: _T) -> _T:
+    """A secret argument as a :class:`Credential` (printed ``'***'`` in any traceback's
+    locals); the argument is rebound at the top of each method that takes one."""
+    return cast(_T, Credential(value)) if isinstance(value, str) else value
+
+
 def _given(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not UNSET}
 
@@ -119,14 +127,17 @@ class ServerInterface(_Namespace):
 
     def auth(self, user: str, password: str) -> None:
         """Authenticate the session. Raises AuthenticationFailed on bad credentials."""
+        password = _held(password)
         self._call("auth", user=user, password=password)
 
     def authAsync(self, user: str, password: str) -> dict[str, Any]:
         """Queued ``auth``: returns ``{'requestId': n}``; its result is ``None``."""
+        password = _held(password)
         return _obj(self._call("authAsync", user=user, password=password))
 
     def authToken(self, token: str, *, password: str | Unset = UNSET) -> None:
         """(ours) Act as the token's owner, narrowed to its permissions and path."""
+        token, password = _held(token), _held(password)
         self._call("authToken", token=token, password=password)
 
     def superuser(self) -> None:
@@ -154,17 +165,20 @@ class ServerInterface(_Namespace):
                        permissions: int | Unset = UNSET,
                        path: str | Unset = UNSET) -> dict[str, Any]:
         """Create an API token (4.7); its password is never returned."""
+        password = _held(password)
         return _obj(self._call("createAPIToken",
                           description=description, expiryTime=expiryTime, password=password,
                           permissions=permissions, path=path))
 
     def getAPIToken(self, token: str) -> dict[str, Any]:
+        token = _held(token)
         return _obj(self._call("getAPIToken", token=token))
 
     def getAPITokens(self) -> list[dict[str, Any]]:
         return _list(self._call("getAPITokens"))
 
     def deleteAPIToken(self, token: str) -> None:
+        token = _held(token)
         self._call("deleteAPIToken", token=token)
 
     def updateObjectUserData(self, objectType: str, objectId: str | int,

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from jetstream_qa.client._secrets import server_error
 from jetstream_qa.errors import (
     ConfigurationError,
     ConnectionClosed,
@@ -30,8 +31,8 @@ from jetstream_qa.errors import (
     ProtocolError,
     RequestTimeout,
     TransportError,
-    error_for_code,
 )
+from jetstream_qa.redaction import scrub, scrub_value
 from jetstream_qa.wire.control import (
     ClientHello,
     ControlConnection,
@@ -140,7 +141,7 @@ class ControlSocket:
         if isinstance(message, ServerHello):
             return message
         if isinstance(message, ErrorResponse):
-            raise error_for_code(message.code, message.message, message.details)
+            raise server_error(message.code, message.message, message.details)
         raise ProtocolError(f"server {self.peer} sent {type(message).__name__} before its hello")
 
     # --- requests -----------------------------------------------------------------------
@@ -168,7 +169,7 @@ class ControlSocket:
             message = self._next_message(deadline, expired)
             if isinstance(message, ErrorResponse) and message.id is None:
                 self.close()
-                raise error_for_code(message.code, message.message, message.details)
+                raise server_error(message.code, message.message, message.details)
             if isinstance(message, Response | ErrorResponse) and message.id == request.id:
                 return message
             # an answer to an earlier request that timed out: dropped
@@ -210,9 +211,13 @@ class ControlSocket:
                                        details={"peer": self.peer})
             try:
                 self._pending.extend(self._conn.receive_data(data))
-            except ProtocolError:
+            except ProtocolError as exc:
                 self.close()
-                raise
+                if scrub(exc.message) == exc.message:
+                    raise
+                # the frame quoted a secret (a hostile server's hello, say): not in our error
+                raise ProtocolError(scrub(exc.message),
+                                    details=scrub_value(exc.details)) from None
         return self._pending.popleft()
 
     def _live_socket(self) -> socket.socket:

@@ -28,6 +28,7 @@ from typing import Any
 
 from jetstream_qa.constants import API_VERSION, DEFAULT_API_PORT, DEFAULT_TIMEOUT_SECONDS
 from jetstream_qa.errors import ConfigurationError
+from jetstream_qa.redaction import register
 
 __all__ = [
     "OPTIONS",
@@ -53,6 +54,9 @@ class Secret:
     """A password that never shows itself in ``repr``, ``str`` or f-strings."""
 
     _value: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        register(self._value)  # every output scrubs it from now on (jetstream_qa/redaction.py)
 
     def reveal(self) -> str:
         """The secret itself; call only where it is handed to the server."""

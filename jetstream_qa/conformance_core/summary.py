@@ -20,6 +20,7 @@ from typing import Any
 
 from jetstream_qa.conformance_core.cases import CaseResult
 from jetstream_qa.conformance_core.verdicts import Verdict, is_blocking
+from jetstream_qa.redaction import scrub_value
 
 __all__ = ["SCHEMA", "Environment", "RunSummary", "exit_status", "write_json"]
 
@@ -118,7 +119,7 @@ def write_json(summary: RunSummary, path: Path) -> Path:
     """Write the summary atomically (temp file + rename); returns the path written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False) + "\n",
+    tmp.write_text(json.dumps(scrub_value(summary.to_json()), indent=2, ensure_ascii=False) + "\n",
                    encoding="utf-8")
     tmp.replace(path)
     return path

@@ -23,6 +23,7 @@ from typing import Any
 
 from jetstream_qa.errors import ConfigurationError, TransportError
 from jetstream_qa.loadrun.settings import Address, LoadSettings
+from jetstream_qa.redaction import register
 
 __all__ = ["Target", "remote_target", "start_embedded"]
 
@@ -47,6 +48,9 @@ class Target:
     receiver_root: str | None = None
     embedded: bool = False
     pair_root: str | None = None
+
+    def __post_init__(self) -> None:
+        register(self.password)  # scrubbed from every output (jetstream_qa/redaction.py)
 
     def to_message(self, *, include_password: bool) -> dict[str, Any]:
         """Plain data for the master -> worker message. The password travels only for the

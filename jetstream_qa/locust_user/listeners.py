@@ -35,6 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError
 from jetstream_qa.loadrun.health import run_problems
+from jetstream_qa.loadrun.redaction import install_log_scrubbing, scrub_runner_outputs
 from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import add_arguments, resolve_warmup, settings_from_options
 from jetstream_qa.loadrun.shapes import shape_tick
@@ -84,10 +85,12 @@ def install() -> None:
     hooks.test_start.add_listener(_on_test_start)
     hooks.test_stop.add_listener(_on_test_stop)
     hooks.quitting.add_listener(_on_quitting)
+    hooks.quitting.add_listener(scrub_runner_outputs)
 
 
 def _on_init(environment: Environment, runner: Any = None, web_ui: Any = None,
              **_: Any) -> None:
+    install_log_scrubbing()
     try:
         session = State.session = LoadSession(settings_from_options(environment.parsed_options))
     except ConfigurationError as exc:

@@ -13,6 +13,7 @@ import gevent.event
 
 from jetstream_qa.errors import ConfigurationError
 from jetstream_qa.loadrun.session import LoadSession
+from jetstream_qa.redaction import scrub
 
 __all__ = ["LOG_NAME", "State", "current", "error_text"]
 
@@ -46,4 +47,4 @@ def current() -> LoadSession:
 
 def error_text(exc: BaseException) -> str:
     """``Type: message`` of an exception, at most 300 characters."""
-    return f"{type(exc).__name__}: {exc}"[:300]
+    return scrub(f"{type(exc).__name__}: {exc}")[:300]

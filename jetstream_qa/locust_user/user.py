@@ -28,6 +28,7 @@ from locust.env import Environment
 from jetstream_qa.constants import TransferFlag
 from jetstream_qa.errors import ConfigurationError, ServerError
 from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
+from jetstream_qa.loadrun.redaction import scrub_exception
 from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import LoadSettings
 from jetstream_qa.loadrun.settle import settle_transfers
@@ -301,7 +302,7 @@ def fire_event(environment: Environment, request_type: str, name: str, wall_star
         request_type=request_type, name=name,
         response_time=max(0.0, (wall_end - wall_start) * 1000.0) if response_time is None
         else response_time,
-        response_length=response_length, exception=exc,
+        response_length=response_length, exception=scrub_exception(exc),
         context={"start": wall_start, "end": max(wall_end, wall_start), **context})
 
 

@@ -36,6 +36,7 @@ from jetstream_qa.refserver.events import EventLog
 from jetstream_qa.refserver.keys import ServerKeys, load_or_create_keys
 from jetstream_qa.refserver.persist import Persistence, load_server_uid
 from jetstream_qa.refserver.requests import RequestTable
+from jetstream_qa.refserver.session_logins import LoginThrottle
 from jetstream_qa.refserver.state import (
     FINAL_STATUSES,
     ServerState,
@@ -80,6 +81,7 @@ class ServerApp:
         self.persistence: Persistence | None = None
         self.api_address: tuple[str, int] = (config.api_host, config.api_port)
         self.connections = 0
+        self.logins = LoginThrottle()
         self.host_name = socket.gethostname()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -3,17 +3,25 @@
 Theory of operation
 -------------------
 ``serve_connection`` admits or refuses the peer (remote control off -> only loopback;
-``--max-connections`` reached -> ``error`` code ``Busy``, then close), then:
+``--max-connections`` reached -> the oldest connection that has not logged in is closed to
+make room, and only when every connection is logged in does the newcomer get an ``error``
+code ``Busy``, then close: sockets that never log in cannot lock users out), then:
 
 1. handshake: the client hello must arrive within ``--handshake-timeout`` (protocol.md 2.3),
-   else the connection is dropped; the server answers with its hello;
+   else the connection is dropped; the server answers with its hello. The same deadline,
+   counted from the accept, bounds the login: a session not authenticated by then is closed,
+   so sockets that only say hello cannot hold connection slots for the idle timeout;
 2. requests: each request runs as its own task (requests may be pipelined, so a blocking
    ``send.waitForTransfer`` never holds up ``getServerInfo`` on the same connection); at most
    ``MAX_IN_FLIGHT`` run at once per connection, after which reading pauses;
 3. any malformed input -> one ``error`` frame with ``id: null`` and code ``ProtocolError``,
    then close; any handler failure -> an ``error`` frame for that request (``ServerError``
    for unexpected exceptions) and the connection keeps serving;
-4. no frame for ``--idle-timeout`` while nothing is in flight -> close.
+4. idle: ``--idle-timeout`` seconds after the last activity (a frame in, a frame out, a
+   request finishing) with nothing in flight -> close. The timer runs from that last
+   activity, not from the start of the current read: a request that finishes just as a read
+   times out restarts the timer, so its client can still send the next request
+   (:class:`IdleTimer`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
@@ -44,12 +55,14 @@ from jetstream_qa.wire.control import (
 if TYPE_CHECKING:
     from jetstream_qa.refserver.app import ServerApp
 
-__all__ = ["MAX_IN_FLIGHT", "serve_connection"]
+__all__ = ["MAX_IN_FLIGHT", "IdleTimer", "serve_connection"]
 
 log = logging.getLogger("jetstream_qa.refserver")
 MAX_IN_FLIGHT = 64
 READ_CHUNK = 65536
 _GONE = (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError, OSError)
+_LIVE: weakref.WeakKeyDictionary[Any, dict[_Connection, None]] = weakref.WeakKeyDictionary()
+"""Open connections of each server, oldest first (for :func:`_evict_one_without_login`)."""
 
 
 async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
@@ -62,14 +75,19 @@ async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
             log.info("refused remote control connection from %s", host)
             await _send_fatal(writer, "PermissionDenied", "remote control is not allowed")
             return
-        if app.connections >= app.config.max_connections:
+        if app.connections >= app.config.max_connections and not _evict_one_without_login(app):
             await _send_fatal(writer, "Busy", "too many connections")
             return
         app.connections += 1
+        connection = _Connection(app, reader, writer, host)
+        live = _LIVE.setdefault(app, {})
+        live[connection] = None
         try:
-            await _Connection(app, reader, writer, host).run()
+            await connection.run()
         finally:
-            app.connections -= 1
+            live.pop(connection, None)
+            if not connection.evicted:
+                app.connections -= 1
     except _GONE:
         pass
     except Exception:
@@ -80,6 +98,21 @@ async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
+def _evict_one_without_login(app: ServerApp) -> bool:
+    """Close the oldest connection that has not logged in (its slot is freed now); False
+    when every connection is logged in. Legitimate clients log in right after their hello, so
+    the oldest ones without a login are the sockets holding slots (sshd's ``MaxStartups``
+    reasoning: unauthenticated connections must not starve authenticated ones)."""
+    for connection in _LIVE.get(app, {}):
+        if not connection.session.authenticated and not connection.evicted:
+            log.info("closing connection from %s without a login to make room",
+                     connection.session.peer)
+            connection.evict()
+            app.connections -= 1
+            return True
+    return False
+
+
 async def _send_fatal(writer: asyncio.StreamWriter, code: str, message: str,
                       details: dict[str, Any] | None = None) -> None:
     writer.write(encode_message(ErrorResponse(None, code, message,
@@ -88,9 +121,31 @@ async def _send_fatal(writer: asyncio.StreamWriter, code: str, message: str,
         await asyncio.wait_for(writer.drain(), 2.0)
 
 
+class IdleTimer:
+    """Seconds since the last activity of a connection, on an injectable clock."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float]) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self.last = clock()
+
+    def touch(self) -> None:
+        """Note activity now (a frame in or out, a request finishing)."""
+        self.last = self._clock()
+
+    def remaining(self, *, busy: bool) -> float | None:
+        """How long the next read may wait: the full timeout while requests are in flight,
+        else the time left until ``last + timeout``; None once that moment has passed."""
+        if busy:
+            return self.timeout
+        left = self.last + self.timeout - self._clock()
+        return left if left > 0 else None
+
+
 class _Connection:
     def __init__(self, app: ServerApp, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, host: str) -> None:
+                 writer: asyncio.StreamWriter, host: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.cfg = app.config
         self.reader = reader
@@ -101,6 +156,17 @@ class _Connection:
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.write_lock = asyncio.Lock()
         self.closing = False
+        self.evicted = False
+        self.clock = clock
+        self.deadline = clock() + self.cfg.handshake_timeout
+        """Hello and login must both be done by then (the ``no-handshake-deadline`` fault
+        lifts it)."""
+        self.idle = IdleTimer(self.cfg.idle_timeout, clock)
+
+    def evict(self) -> None:
+        """Close the connection from outside (its reads end; no further frames are sent)."""
+        self.evicted = self.closing = True
+        self.writer.close()
 
     async def run(self) -> None:
         try:
@@ -125,11 +191,9 @@ class _Connection:
 
     async def _handshake(self) -> bool:
         """Receive the client hello within the deadline and answer; False = drop."""
-        loop = asyncio.get_running_loop()
         no_deadline = self.cfg.has_fault("no-handshake-deadline")
-        deadline = loop.time() + self.cfg.handshake_timeout
         while self.conn.state is ConnState.AWAIT_HELLO:
-            timeout = None if no_deadline else max(0.0, deadline - loop.time())
+            timeout = None if no_deadline else max(0.0, self.deadline - self.clock())
             try:
                 data = await self._read(timeout)
             except TimeoutError:
@@ -157,17 +221,33 @@ class _Connection:
         return ServerHello(api_version=api, server_id=self.app.server_id, version=VERSION,
                            auth_required=True)
 
+    def _next_wait(self) -> float | None:
+        """How long the next read may wait; None = close now (idle, or no login in time)."""
+        wait = self.idle.remaining(busy=bool(self.in_flight))
+        if wait is None:
+            log.info("closing idle connection from %s", self.session.peer)
+            return None
+        if self.session.authenticated or self.cfg.has_fault("no-handshake-deadline"):
+            return wait
+        login_left = self.deadline - self.clock()
+        if login_left <= 0:
+            log.info("closing connection from %s: no login within %.1f s", self.session.peer,
+                     self.cfg.handshake_timeout)
+            return None
+        return min(wait, login_left)
+
     async def _serve_requests(self) -> None:
         while True:
-            try:
-                data = await self._read(self.cfg.idle_timeout)
-            except TimeoutError:
-                if self.in_flight:
-                    continue
-                log.info("closing idle connection from %s", self.session.peer)
+            wait = self._next_wait()
+            if wait is None:
                 return
+            try:
+                data = await self._read(wait)
+            except TimeoutError:
+                continue
             if not data:
                 return
+            self.idle.touch()
             try:
                 messages = self.conn.receive_data(data)
                 for message in messages:
@@ -192,6 +272,7 @@ class _Connection:
             pass  # the connection was closed by a protocol error meanwhile
         finally:
             self.in_flight.pop(request.id, None)
+            self.idle.touch()
             self.slots.release()
 
     async def _answer(self, request: Request) -> bytes:
@@ -221,6 +302,7 @@ class _Connection:
         async with self.write_lock:
             self.writer.write(frame)
             await asyncio.wait_for(self.writer.drain(), self.cfg.idle_timeout)
+            self.idle.touch()
 
 
 def _json_safe(details: dict[str, Any]) -> dict[str, Any]:

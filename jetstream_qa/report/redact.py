@@ -5,7 +5,9 @@ Two passes over a JSON-ready value: (1) any object member whose key looks like a
 value replaced by :data:`REDACTED`; the values so removed are remembered; (2) every string
 anywhere in the document has each remembered value, and each extra secret the caller names
 (e.g. the value of ``JETSTREAM_API_PASSWORD``), replaced by :data:`REDACTED`, so a secret
-echoed in an error message or an API-call trace is scrubbed too. Keys that are not
+echoed in an error message or an API-call trace is scrubbed too; (3) every secret the
+process has registered (:mod:`jetstream_qa.redaction`: passwords from the environment, tokens
+a client learnt) is scrubbed the same way. Keys that are not
 identifiers (case ids such as ``auth/password/3`` used as keys) are data, never secrets.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from jetstream_qa.redaction import register_from_environment, scrub_value
 
 __all__ = ["REDACTED", "is_secret_key", "redact"]
 
@@ -92,4 +96,5 @@ def redact(value: Any, *, secrets: Iterable[str | None] = ()) -> Any:
     words_set.update(s for s in secrets if s and len(s) >= _MIN_SECRET_LEN)
     words = sorted(words_set, key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(w) for w in words)) if words else None
-    return _scrub(stripped, pattern)
+    register_from_environment()
+    return scrub_value(_scrub(stripped, pattern))

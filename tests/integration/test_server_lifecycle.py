@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -109,21 +113,101 @@ def test_pair_cli_prints_addresses_and_credentials(tmp_path: Path) -> None:
             proc.wait(timeout=10)
 
 
-def test_idle_timeout_spares_a_connection_waiting_on_a_request(make_server, connect,
-                                                              tmp_path) -> None:
-    """A connection whose request is still being served is not idle."""
-    (tmp_path / "f").write_bytes(b"x" * 10)
-    server = make_server(extra_args=["--idle-timeout", "0.5"])
-    client = connect(server, server.user)
-    m = client.call("send.createManifest", mappings={"f": str(tmp_path / "f")})
-    client.call("send.waitForManifest", manifestId=m["manifestId"], timeout=10)
-    d = client.call("send.createDestination", destinationAddress="127.0.0.1",
-                    destinationPort=9)  # nobody listens: the transfer cannot finish soon
-    t = client.call("send.createTransfer", destinationId=d["destinationId"],
-                    manifestId=m["manifestId"])
-    answer = client.call("send.waitForTransfer", transferId=t["transferId"], timeout=1.5)
-    assert answer["transferId"] == t["transferId"]  # answered after 1.5 s > idle 0.5 s
-    assert client.call("getServerInfo")["serverId"] == server.server_id
+def test_idle_timeout_spares_a_connection_waiting_on_a_request() -> None:
+    """The idle timer runs from the last activity: a request that finishes exactly when a
+    read times out restarts it, so the client's next request is still served; the timer then
+    closes the connection one idle timeout after that activity. Driven deterministically: an
+    injected clock, a request whose end the test releases, a read timeout the test fires."""
+    asyncio.run(asyncio.wait_for(_idle_race(), 30))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.wrote = asyncio.Event()
+        self.closed = False
+
+    def write(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.wrote.set()
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else None
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    """Wait (bounded by the caller's wait_for) until ``predicate()``, yielding to the loop."""
+    while not predicate():
+        await asyncio.sleep(0)
+
+
+async def _idle_race() -> None:
+    from jetstream_qa.refserver import connection as conn_mod
+    from jetstream_qa.wire.control import ClientHello, Request, encode_message
+
+    idle = 10.0
+    clock, writer, reader = _Clock(), _Writer(), asyncio.StreamReader()
+    release, started, timeout_now = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    reads: list[float] = []
+
+    async def dispatch(app: Any, session: Any, request: Any) -> Any:
+        if request.command == "slow":
+            started.set()
+            await release.wait()
+        return {"command": request.command}
+
+    async def read(self: Any, timeout: float | None) -> bytes:
+        reads.append(timeout if timeout is not None else -1.0)
+        data = asyncio.ensure_future(self.reader.read(65536))
+        fired = asyncio.ensure_future(timeout_now.wait())
+        done, _ = await asyncio.wait({data, fired}, return_when=asyncio.FIRST_COMPLETED)
+        if data in done:
+            fired.cancel()
+            return data.result()
+        data.cancel()
+        timeout_now.clear()
+        raise TimeoutError
+
+    cfg = SimpleNamespace(max_frame=1 << 20, idle_timeout=idle, handshake_timeout=1e6,
+                          has_fault=lambda name: False)
+    app = SimpleNamespace(config=cfg, server_id="s" * 32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conn_mod.dispatch, "dispatch", dispatch)
+        mp.setattr(conn_mod._Connection, "_read", read)
+        connection = conn_mod._Connection(app, reader, writer, "127.0.0.1", clock=clock)
+        task = asyncio.ensure_future(connection.run())
+        reader.feed_data(encode_message(ClientHello(api_version=40)))
+        await _until(lambda: len(writer.frames) == 1)  # the server hello
+        reader.feed_data(encode_message(Request(1, "slow")))
+        await started.wait()
+        clock.now += idle  # the request ends exactly at the idle deadline...
+        release.set()
+        await _until(lambda: len(writer.frames) == 2 and not connection.in_flight)
+        reads_before = len(reads)
+        timeout_now.set()  # ...and the pending read times out at that same instant
+        await _until(lambda: len(reads) > reads_before or task.done())
+        assert not task.done(), "closed right after answering the long request"
+        assert reads[-1] == pytest.approx(idle)  # a full idle period from the answer
+        reader.feed_data(encode_message(Request(2, "next")))
+        await _until(lambda: len(writer.frames) == 3 and not connection.in_flight)
+        assert b'"next"' in writer.frames[2]
+        clock.now += idle + 0.001  # a full idle period with nothing in flight: close
+        timeout_now.set()
+        await task  # run() returned: the connection ends (serve_connection closes it)
 
 
 def test_no_remote_control_still_serves_loopback(make_server, api) -> None:

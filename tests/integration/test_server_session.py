@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import signal
 import socket
 import struct
@@ -92,10 +93,11 @@ def test_handshake_deadline_drops_silent_client(make_server) -> None:
 
 
 def test_max_connections_extra_client_gets_busy(make_server, connect) -> None:
-    """Beyond --max-connections, a client gets an error frame `Busy` (id null) then EOF."""
+    """Beyond --max-connections (all logged in), a client gets an error frame `Busy` (id
+    null) then EOF."""
     server = make_server(extra_args=["--max-connections", "2"])
-    connect(server)
-    connect(server)
+    connect(server, server.user)
+    connect(server, server.user)
     with socket.create_connection((server.host, server.api_port), timeout=10) as sock:
         data = b""
         while chunk := sock.recv(4096):
@@ -236,3 +238,63 @@ def test_request_records_expire(make_server, connect) -> None:
         time.sleep(0.05)
     else:
         pytest.fail("request record never expired")
+
+
+def test_hello_only_sockets_are_dropped_at_the_login_deadline(make_server, connect) -> None:
+    """Sockets that say hello and never log in hold no slot past the handshake deadline: with
+    every slot taken by them, an authenticated user gets in once the deadline has passed
+    (not after the 300 s idle timeout). Bounded: 20 sockets, --max-connections 20."""
+    server = make_server(extra_args=["--max-connections", "20", "--handshake-timeout", "1"])
+    squatters = [connect(server) for _ in range(20)]
+    for squatter in squatters:  # each is closed by the server, well before our 10 s timeout
+        with pytest.raises(ConnectionClosed):
+            squatter.next_message()
+    client = connect(server, server.user)
+    assert client.call("getServerInfo")["serverId"] == server.server_id
+
+
+def test_connections_without_login_make_room_for_a_new_user(make_server, connect) -> None:
+    """With every slot held by sockets that said hello and never logged in (and a handshake
+    deadline far away), a new user is still served at once: the oldest such socket is closed
+    to make room. Bounded: 20 sockets, --max-connections 20."""
+    server = make_server(extra_args=["--max-connections", "20", "--handshake-timeout", "60"])
+    squatters = [connect(server) for _ in range(20)]
+    client = connect(server, server.user)
+    assert client.call("getServerInfo")["serverId"] == server.server_id
+    with pytest.raises(ConnectionClosed):
+        squatters[0].next_message()  # the oldest made room (EOF well before our timeout)
+    assert squatters[-1].call("getServerInfo")["serverId"] == server.server_id
+
+
+def test_failed_logins_are_slowed_per_user_and_logged_without_the_password(
+        make_server, connect) -> None:
+    """Repeated failures of one (peer, user) pair make its next attempts wait (growing); another
+    user on another connection is not held up; each failure is in the event log (visible to
+    the superuser), the password tried is not."""
+    from jetstream_qa.refserver.session_logins import delay_after
+
+    server = make_server()
+    attacker = connect(server)
+    tried = "not-the-password-123"
+    for _ in range(7):
+        with pytest.raises(AuthenticationFailed):
+            attacker.call("auth", user=server.user.name, password=tried)
+    pending = attacker.send_request("auth", user=server.user.name, password=tried)
+    # that attempt now waits delay_after(7) = 0.8 s; another pair is served meanwhile: its
+    # login finishes while the attacker's answer has not arrived yet
+    connect(server, server.other_user)
+    assert not _readable(attacker.sock), "the other user's login waited for the attacker's"
+    assert delay_after(7) > delay_after(6) > 0
+    assert isinstance(attacker.wait_answer(pending), ErrorResponse)
+    admin = connect(server, server.superuser)
+    admin.call("superuser")
+    events = [e for e in admin.call("getEventLog") if e["_event"] == "loginFailed"]
+    assert [e["consecutiveFailures"] for e in events] == list(range(1, 9))
+    assert {e["user"] for e in events} == {server.user.name}
+    assert tried not in str(events)
+    connect(server, server.user)  # the right password still works, and resets the pair
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True when the server has sent something not yet read (a zero-timeout poll)."""
+    return bool(select.select([sock], [], [], 0)[0])

@@ -9,15 +9,21 @@ structure (``_event``, ``_timestamp``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from jetstream_qa.errors import AuthenticationFailed, PermissionDenied
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
 from jetstream_qa.refserver.registry import command
+from jetstream_qa.refserver.session_logins import delay_after
 from jetstream_qa.refserver.state import now_us
 
 __all__: list[str] = []
+
+log = logging.getLogger("jetstream_qa.refserver")
+_TOKEN_PAIR = "(api token)"
+"""Throttle key for ``authToken``: all token guesses from one peer share one count."""
 
 
 def _configuration(ctx: Context) -> dict[str, Any]:
@@ -61,10 +67,17 @@ async def get_server_info(ctx: Context) -> dict[str, Any]:
     return info
 
 
-def _login(ctx: Context, user: str, password: str) -> None:
+async def _login(ctx: Context, user: str, password: str) -> None:
+    """Check the password, in the (peer, user) pair's turn of the failed-login throttle."""
     cfg = ctx.app.config
-    ok = cfg.check_password(user, password) or (
-        cfg.has_fault("accept-any-password") and user in cfg.users)
+    throttle = ctx.app.logins
+    async with throttle.attempt(ctx.session.peer, user) as pair:
+        ok = cfg.check_password(user, password) or (
+            cfg.has_fault("accept-any-password") and user in cfg.users)
+        if ok:
+            throttle.succeeded(pair)
+        else:
+            _failed_login(ctx, user, throttle.failed(pair), "password")
     if not ok:
         raise AuthenticationFailed("invalid user name or password")
     ctx.session.login(user)
@@ -72,10 +85,20 @@ def _login(ctx: Context, user: str, password: str) -> None:
         ctx.session.leaked_password = password
 
 
+def _failed_login(ctx: Context, user: str, failures: int, kind: str) -> None:
+    """Record a failed login in the event log (visible to that user and superusers) and the
+    server log; never the password or token tried."""
+    ctx.app.events.emit("loginFailed", owner=user, user=user, peer=ctx.session.peer,
+                        method=kind, consecutiveFailures=failures,
+                        nextDelayS=delay_after(failures))
+    log.warning("failed %s login for user %r from %s (%d in a row)", kind, user,
+                ctx.session.peer, failures)
+
+
 @command("auth", auth=False)
 async def auth(ctx: Context, *, user: str, password: str) -> None:
     """Log the session in as ``user``. Raises AuthenticationFailed."""
-    _login(ctx, user, password)
+    await _login(ctx, user, password)
 
 
 @command("authAsync", auth=False)
@@ -85,7 +108,7 @@ async def auth_async(ctx: Context, *, user: str, password: str) -> None:
         # The fault needs a request that is still running when its status is asked for;
         # every async command of the reference server otherwise finishes at once.
         await asyncio.sleep(2.0)
-    _login(ctx, user, password)
+    await _login(ctx, user, password)
 
 
 @command("authToken", auth=False)
@@ -94,11 +117,18 @@ async def auth_token(ctx: Context, *, token: str, password: str | None = None) -
     from jetstream_qa.refserver.handlers.tokens import verify_token_password
 
     cfg = ctx.app.config
-    record = ctx.state.tokens.get(token)
-    expired = record is not None and record.expired(now_us()) \
-        and not cfg.has_fault("token-never-expires")
-    if not cfg.api_tokens or record is None or expired \
-            or not verify_token_password(record, password):
+    throttle = ctx.app.logins
+    async with throttle.attempt(ctx.session.peer, _TOKEN_PAIR) as pair:
+        record = ctx.state.tokens.get(token)
+        expired = record is not None and record.expired(now_us()) \
+            and not cfg.has_fault("token-never-expires")
+        ok = cfg.api_tokens and record is not None and not expired \
+            and verify_token_password(record, password)
+        if ok:
+            throttle.succeeded(pair)
+        else:
+            _failed_login(ctx, _TOKEN_PAIR, throttle.failed(pair), "token")
+    if not ok or record is None:
         raise AuthenticationFailed("invalid or expired token, or wrong token password")
     ctx.session.login_token(record)
     if cfg.has_fault("token-never-expires"):
