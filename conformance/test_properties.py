@@ -30,11 +30,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from strategies import HELLO_FRAME, Malformed, malformed_frames
 
 from jetstream_qa import expect
-from jetstream_qa import semantics as sem
-from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core import oracle, steps
+from jetstream_qa.conformance_core.strategies import HELLO_FRAME, Malformed, malformed_frames
 from jetstream_qa.errors import ProtocolError, ServerError
 from jetstream_qa.wire.control import (
     RESPONSE_LIMITS,
@@ -345,25 +344,26 @@ def _oracle_problems(world: _World) -> list[str]:
         if final["status"] != "complete":
             continue
         data = known["data"]
-        outcome = sem.expected_outcome(
+        outcome = oracle.expected_outcome(
             flags=known["flags"], overwrite_mode=known["overwrite"], cipher=0,
-            symlink_mode=1, source=sem.SourceEntry(known["name"], len(data), 0),
-            pre=sem.DestPreState())
+            symlink_mode=1, source=oracle.SourceEntry(known["name"], len(data), 0),
+            pre=oracle.DestPreState())
         path = world.scratch.require_dest() / known["sub"] / known["name"]
         problems += _file_problem(tid, path, outcome, data)
     return problems
 
 
-def _file_problem(tid: int, path: Any, outcome: sem.Outcome, data: bytes) -> list[str]:
+def _file_problem(tid: int, path: Any, outcome: oracle.ExpectedOutcome,
+                  data: bytes) -> list[str]:
     want = outcome.target
-    if want.kind is sem.PreKind.ABSENT:
+    if want.kind is oracle.PathKind.ABSENT:
         return [f"transfer {tid}: {path.name} written without WRITE"] if path.exists() else []
     if not path.is_file():
         return [f"transfer {tid}: {path.name} missing (oracle: {outcome.result.value})"]
     got = path.read_bytes()
     if len(got) != len(data):
         return [f"transfer {tid}: {path.name} has {len(got)} bytes, not {len(data)}"]
-    if want.content is sem.Content.SOURCE and hashlib.sha256(got).digest() != \
+    if want.content is oracle.Content.SOURCE and hashlib.sha256(got).digest() != \
             hashlib.sha256(data).digest():
         return [f"transfer {tid}: {path.name} content differs from the source"]
     return []
