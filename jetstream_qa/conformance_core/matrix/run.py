@@ -289,14 +289,14 @@ class MatrixRun:
             outcome = self.outcome(case, entry)
             for m in self._judge_entry(run, entry, outcome):
                 (documented.append(m) if m.documented else ours.append(str(m)))
-            ours.extend(outcome.notes)
             reported = results.get(entry.name)
             if reported is not None and reported != outcome.result.value:
                 ours.append(f"{entry.name} fileResults outcome: expected "
                             f"{typed(outcome.result.value)}, got {typed(reported)}")
             expected.append(f"{entry.name}: {outcome.result.value} ({outcome.reason}), "
                             f"target {outcome.target.kind} {outcome.target.content} "
-                            f"[rules: {', '.join(outcome.rules)}]")
+                            f"[rules: {', '.join(outcome.rules)}]"
+                            + "".join(f" (note {n})" for n in outcome.notes))
             actual.append(f"{entry.name}: {observe(run.dest_local / entry.name).describe()}")
         found, notes = self._status(run, case)
         documented[:0] = found

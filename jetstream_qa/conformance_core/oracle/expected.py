@@ -225,7 +225,7 @@ def expected_outcome(*, flags: int, overwrite_mode: int, cipher: int, symlink_mo
         on_wire=on_wire, wants_data=writes, cipher=level,
         rules=tuple(r.rule_id for r in used),
         documented=_documented(decision, effect, qualifiers, written if writes else None),
-        notes=tuple(f"{r.rule_id}: {r.note}" for r in qualifiers if r.note))
+        notes=tuple(f"{r.rule_id}: {r.note}" for r in qualifiers if r.note and r.drops))
 
 
 @dataclass(frozen=True, slots=True)
