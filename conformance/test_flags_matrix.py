@@ -9,7 +9,7 @@ for the flags, overwrite modes, min ciphers and symlink modes; the Manifest File
 (``jetstream-api/2.9.2/api/structures/manifest-files.html``) for ``modificationTime``.
 
 ``--js-profile quick`` runs a pairwise covering array (every pair of values of any two
-coordinates, :func:`jetstream_qa.conformance_core.matrix.plan.quick_plan`); ``full`` runs the
+coordinates, :func:`jetstream_qa.conformance_core.matrix.planning.quick_plan`); ``full`` runs the
 whole product (3,584 cases). Cases are judged one by one, but transfers are batched: one
 transfer per (flags, overwrite, cipher, symlink) group carries one pair of files per pre-state
 (:mod:`jetstream_qa.conformance_core.matrix.run`). A mismatch of a DOC field FAILs; a mismatch

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jetstream_qa.conformance_core.matrix import plan as matrix
+from jetstream_qa.conformance_core.matrix import planning as matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "conformance/test_flags_matrix.py"

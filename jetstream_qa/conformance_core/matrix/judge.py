@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-After a batch transfer (:mod:`.plan`) the suite looks at three paths per entry: the target
+After a batch transfer (:mod:`.planning`) the suite looks at three paths per entry: the target
 ``NAME``, the partfile ``partfile_name(NAME)`` and the backup ``jetbak_name(NAME)``, each read
 once into an :class:`Observed` (:func:`observe`, the only file I/O here besides
 :func:`measure_mtime_granularity`). :func:`judge` compares them with the

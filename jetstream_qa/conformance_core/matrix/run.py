@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 ``conformance/test_flags_matrix.py`` has one pytest case per
-:class:`~jetstream_qa.conformance_core.matrix.plan.MatrixCase`, but the transfers run once per
+:class:`~jetstream_qa.conformance_core.matrix.planning.MatrixCase`, but the transfers run once per
 module in :class:`MatrixRun`: it stages the source files once on the sender, prepares every
 batch's destination directory (one sub-directory per transfer group, one pair of names per
 pre-state, :mod:`.staging`), creates one manifest per (symlink mode, set of pre-states) and
-one transfer per :class:`~.plan.Batch`, waits for all of them, then each case reads its two
+one transfer per :class:`~.planning.Batch`, waits for all of them, then each case reads its two
 entries and judges them against the judge's own decision table
 (:func:`jetstream_qa.conformance_core.oracle.expected_outcome`) with :mod:`.judge`.
 
@@ -39,7 +39,7 @@ from jetstream_qa.conformance_core.matrix.judge import (
     tolerance_for,
     typed,
 )
-from jetstream_qa.conformance_core.matrix.plan import Batch, MatrixCase
+from jetstream_qa.conformance_core.matrix.planning import Batch, MatrixCase
 from jetstream_qa.conformance_core.matrix.staging import SRC_MTIME_US, Entry, entries
 from jetstream_qa.conformance_core.matrix.staging import stage_pre_state as _stage_pre
 from jetstream_qa.conformance_core.matrix.staging import stage_sources as _stage_sources
@@ -60,7 +60,7 @@ from jetstream_qa.errors import JetStreamQAError, RequestTimeout, TransportError
 __all__ = ["ISOLATED", "MatrixFindings", "MatrixRun", "missing_parameters"]
 
 ISOLATED = ("directory",)
-"""Pre-states whose entry fails by design ride alone (see :func:`.plan.batches`)."""
+"""Pre-states whose entry fails by design ride alone (see :func:`.planning.batches`)."""
 _FLAG_NAMES = {TransferFlag.READ: "READ", TransferFlag.WRITE: "WRITE",
                TransferFlag.WRITE_MTIME: "WRITE_MTIME",
                TransferFlag.WRITE_ONLY_NEWER: "WRITE_ONLY_NEWER"}

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetstream_qa.conformance_core.matrix.plan import PRE_STATES
+from jetstream_qa.conformance_core.matrix.planning import PRE_STATES
 from jetstream_qa.conformance_core.oracle import (
     DestPreState,
     PathKind,
