@@ -1,4 +1,4 @@
-"""Unit tests of jetstream_qa.conformance_core.matrix.planning: the product, the pairwise covering array, batching."""
+"""Unit tests of conformance_core.matrix.planning: the product, the pairwise array, batching."""
 
 from __future__ import annotations
 

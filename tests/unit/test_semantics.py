@@ -7,14 +7,6 @@ import itertools
 
 import pytest
 
-from jetstream_qa.constants import (
-    ALL_TRANSFER_FLAG_SETS,
-    MinCipher,
-    OverwriteMode,
-    SymlinkMode,
-    TransferFlag,
-)
-from jetstream_qa.errors import UsageError
 from jetstream_qa.conformance_core.oracle import (
     Content,
     DestPreState,
@@ -32,6 +24,14 @@ from jetstream_qa.conformance_core.oracle import (
     partfile_name,
     synthetic_bytes,
 )
+from jetstream_qa.constants import (
+    ALL_TRANSFER_FLAG_SETS,
+    MinCipher,
+    OverwriteMode,
+    SymlinkMode,
+    TransferFlag,
+)
+from jetstream_qa.errors import UsageError
 
 F = TransferFlag
 M = OverwriteMode
