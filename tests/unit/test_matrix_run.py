@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from jetstream_qa.conformance_core.client_params import missing_parameters
 from jetstream_qa.conformance_core.matrix.planning import Batch, TransferGroup
-from jetstream_qa.conformance_core.matrix.run import MatrixRun, missing_parameters
+from jetstream_qa.conformance_core.matrix.run import MatrixRun
 
 CONSTANTS = SimpleNamespace(
     symlink_follow=1, symlink_ignore=2,

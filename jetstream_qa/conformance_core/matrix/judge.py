@@ -40,6 +40,9 @@ __all__ = ["Mismatch", "Observed", "References", "digest_of", "judge",
 _ABSENT = FileState(PathKind.ABSENT, Content.NONE, None, MtimeRule.NONE, None)
 _PROBE_NS = 1_577_836_800_123_456_789
 """An mtime with a digit in every decimal place, so any truncation of it shows."""
+_GRAINS_NS: tuple[int, ...] = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000,
+                               100_000_000, 1_000_000_000, 2_000_000_000)
+"""Timestamp granularities file systems use (1 ns ext4/XFS/tmpfs ... 1 s, 2 s FAT)."""
 
 
 def typed(value: object) -> str:
@@ -132,10 +135,10 @@ def measure_mtime_granularity(directory: Path) -> int:
     probe.write_bytes(b"")
     try:
         os.utime(probe, ns=(_PROBE_NS, _PROBE_NS))
-        got = probe.stat().st_mtime_ns
+        got: int = probe.stat().st_mtime_ns
     finally:
         probe.unlink()
-    for grain in (*(10**k for k in range(10)), 2 * 10**9):
+    for grain in _GRAINS_NS:
         if got == _PROBE_NS - _PROBE_NS % grain:
             return grain
     return abs(_PROBE_NS - got) + 1

@@ -21,13 +21,13 @@ documented structure is the server's fault: the batch's cases FAIL with the answ
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetstream_qa.conformance_core.client_params import missing_parameters
 from jetstream_qa.conformance_core.matrix.judge import (
     Mismatch,
     Observed,
@@ -57,30 +57,13 @@ from jetstream_qa.conformance_core.oracle import (
 from jetstream_qa.constants import MinCipher, OverwriteMode, TransferFlag
 from jetstream_qa.errors import JetStreamQAError, RequestTimeout, TransportError
 
-__all__ = ["ISOLATED", "MatrixFindings", "MatrixRun", "missing_parameters"]
+__all__ = ["ISOLATED", "MatrixFindings", "MatrixRun"]
 
 ISOLATED = ("directory",)
 """Pre-states whose entry fails by design ride alone (see :func:`.planning.batches`)."""
 _FLAG_NAMES = {TransferFlag.READ: "READ", TransferFlag.WRITE: "WRITE",
                TransferFlag.WRITE_MTIME: "WRITE_MTIME",
                TransferFlag.WRITE_ONLY_NEWER: "WRITE_ONLY_NEWER"}
-
-
-def missing_parameters(method: Any, *args: Any, **kwargs: Any) -> list[str]:
-    """Keyword parameters ``method``'s signature does not accept (empty when all bind, or
-    when the signature cannot be read: then the call itself decides)."""
-    try:
-        signature = inspect.signature(method)
-    except (TypeError, ValueError):
-        return []
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError:
-        params = signature.parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return ["(positional arguments)"]
-        return sorted(k for k in kwargs if k not in params) or ["(positional arguments)"]
-    return []
 
 
 def _structure(answer: Any, what: str, key: str) -> dict[str, Any]:
