@@ -1,17 +1,19 @@
 """Flag matrix: every transfer-flag set x overwrite mode x min cipher x symlink mode, against
-every destination pre-state, judged file by file by the oracle (``jetstream_qa.semantics``).
+every destination pre-state, judged file by file by the judge's decision table
+(``jetstream_qa.conformance_core.oracle``; every rule with its vendor sentence and provenance
+in ``docs/semantics.md``).
 
 Vendor pages: ``jetstream.constants`` of 2.9.2 (``jetstream-api/2.9.2/api/python/
-jetstream.constants.html``, restated in ``shared/jetstream-docs/constants-2.9.2.md``) for the
-flags, overwrite modes, min ciphers and symlink modes; the Manifest Files structure page
+jetstream.constants.html``, verbatim in ``shared/jetstream-docs/vendor-constants-2.9.2.txt``)
+for the flags, overwrite modes, min ciphers and symlink modes; the Manifest Files structure page
 (``jetstream-api/2.9.2/api/structures/manifest-files.html``) for ``modificationTime``.
 
 ``--js-profile quick`` runs a pairwise covering array (every pair of values of any two
-coordinates, :func:`jetstream_qa.matrix.quick_plan`); ``full`` runs the whole product
-(3,584 cases). Cases are judged one by one, but transfers are batched: one transfer per
-(flags, overwrite, cipher, symlink) group carries one pair of files per pre-state
-(``conformance/matrix_support.py``). Behaviour ``docs/semantics.md`` marks *ours* is INFO on
-mismatch, never FAIL.
+coordinates, :func:`jetstream_qa.conformance_core.matrix.planning.quick_plan`); ``full`` runs the
+whole product (3,584 cases). Cases are judged one by one, but transfers are batched: one
+transfer per (flags, overwrite, cipher, symlink) group carries one pair of files per pre-state
+(:mod:`jetstream_qa.conformance_core.matrix.run`). A mismatch of a DOC field FAILs; a mismatch
+of an OURS field is INFO.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import contextlib
 import shutil
 
 import pytest
-from matrix_support import ISOLATED, MatrixRun
 
-from jetstream_qa import expect, matrix
+from jetstream_qa import expect
+from jetstream_qa.conformance_core import matrix
 from jetstream_qa.conformance_core.fixtures_impl import make_scratch
+from jetstream_qa.conformance_core.matrix import dangling
+from jetstream_qa.conformance_core.matrix.run import ISOLATED, MatrixRun
 from jetstream_qa.conformance_core.targets import open_session
 from jetstream_qa.pytest_plugin import SETTINGS
 
@@ -90,21 +94,62 @@ def matrix_run(request, js_target, js_client, js_constants, js_session_settings)
 @pytest.mark.js_case("flags/matrix/{matrix_case.slug}", level="MUST", source=f"{S11}; {S7}")
 def test_flag_matrix(matrix_case, matrix_run, js_info, js_not_applicable):
     """A transfer with these flags, overwrite mode, min cipher and symlink mode leaves each
-    destination entry as the oracle predicts for its pre-state (content, size, mtime,
-    .jetbak, partfile, skipped or not written).
+    destination entry as the decision table predicts for its pre-state (content, size, mtime,
+    .jetbak, partfile, skipped or not written) and ends with a status that is not 'error'
+    when every entry succeeds by DOC rules.
 
     S11: READ/WRITE/NONE decide reading and writing, WRITE_MTIME sets the source mtime,
     WRITE_ONLY_NEWER skips a newer copy, the overwrite modes decide in place / partfile /
     .jetbak, the symlink modes follow or ignore links; the cipher changes nothing on disk.
     """
-    verdict = matrix_run.judge(matrix_case)
-    if verdict.not_applicable:
-        js_not_applicable(verdict.not_applicable)
-    for note in verdict.ours:
+    findings = matrix_run.judge(matrix_case)
+    if findings.not_applicable:
+        js_not_applicable(findings.not_applicable)
+    for note in findings.ours:
         js_info(note)
-    if verdict.documented:
+    if findings.documented:
         raise expect.CaseFailure(
-            f"{matrix_case.slug}: each entry ends as the oracle predicts",
-            verdict.expected,
-            "; ".join(str(m) for m in verdict.documented) + " | observed: " + verdict.actual,
-            calls=verdict.calls)
+            f"{matrix_case.slug}: each entry ends as the decision table predicts",
+            findings.expected,
+            "; ".join(str(m) for m in findings.documented) + " | observed: " + findings.actual,
+            calls=findings.calls)
+
+
+@pytest.mark.js_case("flags/symlink/dangling-link-ignored-under-ignore", level="MUST",
+                     source=S11)
+def test_dangling_link_under_ignore(js_sender, js_target, js_scratch, js_constants,
+                                    js_session_settings):
+    """Under the "ignore" symbolic-link mode a source link whose target does not exist is a
+    link like any other: it is not copied, and the regular file beside it is transferred.
+
+    S11 "Symbolic Links": "Ignore (do not copy) symbolic links." (rule
+    symlink/ignore/not-copied).
+    """
+    run = dangling.send_with_dangling_link(js_sender, js_target, js_scratch,
+                                           symlink_mode=js_constants.symlink_ignore,
+                                           timeout=js_session_settings.timeout + 30)
+    problems = dangling.differences(run, 2)
+    expect.that("a dangling link is ignored like any link; the file beside it arrives",
+                not problems, expected="manifest complete, the link absent at the destination, "
+                "the regular file written", actual="; ".join(problems) + " | " + run.describe(),
+                api=js_sender)
+
+
+@pytest.mark.js_case("flags/symlink/dangling-link-under-follow-recorded", level="MAY",
+                     source=S11)
+def test_dangling_link_under_follow(js_sender, js_target, js_scratch, js_constants,
+                                    js_session_settings, js_info):
+    """Under the "follow" mode a dangling source link has no contents to copy; the vendor
+    does not say whether it is skipped or fails the manifest. The behaviour is recorded
+    (INFO); the oracle's reading (rule symlink/follow/dangling-not-sent, OURS) is that the
+    link is not sent and the rest goes on.
+
+    S11 "Symbolic Links": "Follow the symlink and copy the file contents."
+    """
+    run = dangling.send_with_dangling_link(js_sender, js_target, js_scratch,
+                                           symlink_mode=js_constants.symlink_follow,
+                                           timeout=js_session_settings.timeout + 30)
+    problems = dangling.differences(run, 1)
+    js_info(f"dangling source link under FOLLOW (ours, docs silent): {run.describe()}"
+            + (f"; differs from the oracle's reading: {'; '.join(problems)}" if problems
+               else "; agrees with the oracle's reading"))

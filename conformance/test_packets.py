@@ -21,9 +21,9 @@ import secrets
 import pytest
 
 from jetstream_qa import capture, expect
-from jetstream_qa import semantics as sem
 from jetstream_qa.conformance_core import steps
 from jetstream_qa.conformance_core.failures import Inconclusive
+from jetstream_qa.conformance_core.oracle import expected_cipher
 from jetstream_qa.conformance_core.polling import poll
 
 S4 = "jetstream-api/2.9.2/api/structures/server-info.html"
@@ -90,7 +90,7 @@ def test_plaintext_visible(cipher, js_sender, js_receiver, js_target, js_scratch
     """
     port = _data_address(js_target, js_not_applicable).port
     levels = _cipher_levels(js_sender, js_receiver)
-    effective = sem.effective_cipher(CIPHERS[cipher], *levels)
+    effective = expected_cipher(CIPHERS[cipher], *levels)
     if effective >= 2:
         js_not_applicable(f"a server's minCipher {levels} forces {effective.name}: plaintext "
                           "cannot be expected")

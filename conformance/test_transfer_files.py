@@ -16,10 +16,10 @@ import secrets
 from pathlib import Path
 
 import pytest
-import transfer_support as ts
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core import transfer_steps as ts
 from jetstream_qa.errors import ServerError
 
 S1 = "jetstream-api/2.9.2/api/structures/transfer.html"

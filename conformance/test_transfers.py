@@ -16,9 +16,9 @@ import math
 import time
 
 import pytest
-import transfer_support as ts
 
 from jetstream_qa import expect
+from jetstream_qa.conformance_core import transfer_steps as ts
 from jetstream_qa.conformance_core.failures import Inconclusive
 from jetstream_qa.conformance_core.polling import poll
 from jetstream_qa.errors import ServerError

@@ -46,7 +46,7 @@ class Catcher:
 
 
 _M = "flags/matrix/"
-"""Matrix ids read FLAGS-OVERWRITE-CIPHER-SYMLINK-PRESTATE (``jetstream_qa.matrix``)."""
+"""Matrix ids read FLAGS-OVERWRITE-CIPHER-SYMLINK-PRESTATE (``matrix.planning``)."""
 
 FAULT_CATCHERS: dict[str, Catcher] = {
     # handshake

@@ -1,4 +1,4 @@
-"""``conformance/strategies.py``: every malformed frame it draws is refused by the reference
+"""``conformance_core/strategies.py``: every malformed frame it draws is refused by the reference
 decoder (or, for ``message-not-allowed``, is a message the client may not send then).
 
 The live case (``robustness/control-frames/...``) counts a server *response* to a draw as a
@@ -6,16 +6,11 @@ failure, so a draw that happened to be valid would blame the server wrongly."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from hypothesis import given, settings
 
+from jetstream_qa.conformance_core.strategies import Malformed, malformed_frames
 from jetstream_qa.errors import ProtocolError
 from jetstream_qa.wire.control import ClientHello, FrameDecoder, decode_message
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "conformance"))
-from strategies import Malformed, malformed_frames
 
 
 @settings(max_examples=500, deadline=None)

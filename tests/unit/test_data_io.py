@@ -47,7 +47,7 @@ def test_file_source_reads_the_concatenation(tmp_path: Path) -> None:
 
 
 def test_file_source_without_read_sends_synthetic_content_per_file() -> None:
-    """Without READ, byte i of every file is synthetic_bytes(i) (semantics.py)."""
+    """Without READ, byte i of every file is synthetic_bytes(i) (docs/semantics.md)."""
     src = FileSource([(None, 70_000), (None, 100_000)], read=False)
     buf = bytearray(170_000)
     src.read_into(0, memoryview(buf))

@@ -1,4 +1,4 @@
-"""Unit tests of jetstream_qa.matrix: the product, the pairwise covering array, batching."""
+"""Unit tests of conformance_core.matrix.planning: the product, the pairwise array, batching."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from jetstream_qa import matrix
+from jetstream_qa.conformance_core.matrix import planning as matrix
 from jetstream_qa.constants import MinCipher, OverwriteMode, SymlinkMode
 from jetstream_qa.errors import ConfigurationError, UsageError
 

@@ -28,17 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from jetstream_qa.constants import (
-    ALL_TRANSFER_FLAG_SETS,
-    MinCipher,
-    OverwriteMode,
-    SymlinkMode,
-    TransferFlag,
-)
-from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
-from jetstream_qa.refserver.faults import FAULTS, FaultSet
-from jetstream_qa.semantics import (
+from jetstream_qa.conformance_core.oracle import (
     Content,
     DestPreState,
     FileResult,
@@ -53,6 +43,16 @@ from jetstream_qa.semantics import (
     partfile_name,
     synthetic_bytes,
 )
+from jetstream_qa.constants import (
+    ALL_TRANSFER_FLAG_SETS,
+    MinCipher,
+    OverwriteMode,
+    SymlinkMode,
+    TransferFlag,
+)
+from jetstream_qa.refserver.engine.decide import Entry
+from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
+from jetstream_qa.refserver.faults import FAULTS, FaultSet
 
 SRC_SIZE = 1000  # not a multiple of 256 on purpose
 SRC_MTIME_US = 1_700_000_000_123_456

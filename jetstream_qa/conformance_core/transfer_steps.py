@@ -8,10 +8,13 @@ seconds, wait until one is really sending.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core.client_params import missing_parameters
 from jetstream_qa.conformance_core.polling import poll
 
 __all__ = ["FINAL", "SLOW_RATE", "complete", "finish", "method_or_not_applicable",
@@ -30,28 +33,30 @@ def write_file(directory: Path, name: str, size: int, *, mode: int = 0o644) -> P
     return path
 
 
-def send(api, target, scratch, settings, mappings, **options):
+def send(api: Any, target: Any, scratch: Any, settings: Any, mappings: Mapping[str, str],
+         **options: Any) -> dict[str, Any]:
     """Manifest + destination + transfer; returns the transfer once it is finished."""
     transfer = steps.start_transfer(api, target, mappings, destination_path=scratch.dest_path,
                                     timeout=settings.timeout, **options)
     return finish(api, transfer["transferId"], settings)
 
 
-def finish(api, transfer_id, settings, *, slack: float = 30.0):
+def finish(api: Any, transfer_id: Any, settings: Any, *, slack: float = 30.0) -> dict[str, Any]:
     """Wait for any final status; returns the Transfer."""
     return expect.eventually("the transfer finishes", lambda: api.send.getTransfer(transfer_id),
                              lambda t: t.get("status") in FINAL, expected="a final status",
                              timeout=settings.timeout + slack, api=api)
 
 
-def complete(api, transfer_id, settings):
+def complete(api: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
     """Wait for status 'complete' (fails on another final status)."""
     return expect.transfer_status(api, transfer_id, "complete",
                                   timeout=settings.timeout + 30.0)
 
 
-def slow_transfer(api, target, scratch, settings, size=256 * 1024, *, name="slow.bin",
-                  priority=None, destination=None):
+def slow_transfer(api: Any, target: Any, scratch: Any, settings: Any, size: int = 256 * 1024,
+                  *, name: str = "slow.bin", priority: int | None = None,
+                  destination: dict[str, Any] | None = None) -> tuple[Path, Any, Any]:
     """A rate-limited transfer of ``size`` random bytes; returns (source, destination,
     transfer) right after ``createTransfer``."""
     source = write_file(scratch.require_source(), name, size)
@@ -59,20 +64,16 @@ def slow_transfer(api, target, scratch, settings, size=256 * 1024, *, name="slow
                                        timeout=settings.timeout)
     destination = destination or steps.destination_to_receiver(api, target,
                                                                 sendRateMax=SLOW_RATE)
-    extra: dict = {} if priority is None else {"priority": priority}
-    try:
-        transfer = api.send.createTransfer(destination["destinationId"],
-                                           manifest["manifestId"],
-                                           destinationPath=scratch.dest_path,
-                                           sendRateMax=SLOW_RATE, **extra)
-    except TypeError:  # a client without a per-transfer rate: the destination's applies
-        transfer = api.send.createTransfer(destination["destinationId"],
-                                           manifest["manifestId"],
-                                           destinationPath=scratch.dest_path, **extra)
+    extra: dict[str, Any] = {} if priority is None else {"priority": priority}
+    create = api.send.createTransfer
+    if not missing_parameters(create, "d", "m", destinationPath="", sendRateMax=1, **extra):
+        extra["sendRateMax"] = SLOW_RATE  # else the destination's rate applies (set above)
+    transfer = create(destination["destinationId"], manifest["manifestId"],
+                      destinationPath=scratch.dest_path, **extra)
     return source, destination, transfer
 
 
-def sending(api, transfer_id, settings):
+def sending(api: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
     """Wait until the transfer is running and has sent something."""
     return expect.eventually(
         "a queued transfer starts sending", lambda: api.send.getTransfer(transfer_id),
@@ -80,7 +81,8 @@ def sending(api, transfer_id, settings):
         expected="status 'sending' with blocksSent > 0", timeout=settings.timeout, api=api)
 
 
-def method_or_not_applicable(api, namespace, name, js_not_applicable):
+def method_or_not_applicable(api: Any, namespace: str, name: str,
+                             js_not_applicable: Callable[[str], None]) -> Any:
     """``api.<namespace>.<name>``, or NOT_APPLICABLE when the client lacks it."""
     method = getattr(getattr(api, namespace), name, None)
     if method is None:
@@ -88,7 +90,8 @@ def method_or_not_applicable(api, namespace, name, js_not_applicable):
     return method
 
 
-def running_slow_transfer(api, target, scratch, settings):
+def running_slow_transfer(api: Any, target: Any, scratch: Any,
+                          settings: Any) -> tuple[Path, Any]:
     """A rate-capped transfer that has started sending; returns (source file, transferId)."""
     source, _, transfer = slow_transfer(api, target, scratch, settings)
     tid = transfer["transferId"]
@@ -96,7 +99,8 @@ def running_slow_transfer(api, target, scratch, settings):
     return source, tid
 
 
-def sends_nothing_more(api, transfer_id, requirement, since, *, watch: float = 0.6):
+def sends_nothing_more(api: Any, transfer_id: Any, requirement: str, since: Any, *,
+                       watch: float = 0.6) -> None:
     """Fail ``requirement`` if ``blocksSent`` moves from ``since`` within ``watch`` seconds."""
     moved = poll(lambda: api.send.getTransfer(transfer_id),
                  lambda t: t.get("blocksSent") != since, timeout=watch)
