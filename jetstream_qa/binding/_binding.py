@@ -29,6 +29,10 @@ class Resolved:
 
     call: Callable[..., Any]
     how: str
+    raw: Callable[..., Any]
+    """The client's own method, behind any recording wrapper."""
+    name: str
+    """``namespace.method`` as called."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,8 @@ class Binding:
         if not callable(call):
             raise BindingMissing(name, f"the client has no api.{namespace}.{method}",
                                  key=f"[methods] {name}")
-        return Resolved(call, how)
+        raw = getattr(discover.inner(holder), method, call)
+        return Resolved(call, how, raw, f"{namespace}.{method}")
 
     def keyword(self, api: Any, name: str, param: str) -> str:
         """The client's keyword for ``param`` of operation ``name``.

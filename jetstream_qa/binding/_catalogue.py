@@ -33,6 +33,8 @@ class Operation:
     positional: tuple[str, ...] = ()
     documented: tuple[tuple[str, str], ...] = ()
     bound: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()
+    """Arguments that are credentials: never logged (the binding records the call itself)."""
 
     @property
     def namespace(self) -> str:
@@ -58,7 +60,7 @@ _OPS: Final = (
     Operation("get_server_info", "server.getServerInfo", "fingerprint the server",
               "api/structures/server-info.html (S4)"),
     Operation("auth", "server.auth", "log in with a password", _S13,
-              positional=("user", "password")),
+              positional=("user", "password"), secret=("password",)),
     Operation("superuser", "server.superuser", "raise the session to superuser",
               "security/superuser.html (S21)"),
     Operation("create_manifest", "send.createManifest", "build a manifest of {dest: src}", _S13,
@@ -103,17 +105,18 @@ _OPS: Final = (
               "api/structures/recv.transfer.html (S5)"),
     Operation("token_login", "", "log in with an API token",
               "api.md 2: how a token logs in is UNKNOWN", positional=("token",),
-              bound=("password",)),
+              bound=("password",), secret=("token", "password")),
     Operation("create_api_token", "server.createAPIToken", "create an API token",
               "api/structures/token.html (S8)",
-              bound=("description", "expiry_time", "password", "permissions", "path")),
+              bound=("description", "expiry_time", "password", "permissions", "path"),
+              secret=("password",)),
     Operation("get_api_tokens", "server.getAPITokens", "list API tokens", "S8"),
     Operation("delete_api_token", "server.deleteAPIToken", "revoke an API token", "S8, S24",
               positional=("token",)),
     Operation("create_shared_token", "server.createSharedToken", "create a shared link",
               "S8, shared_links.html (S23)",
               bound=("manifest_id", "download_limit", "expiry_time", "description",
-                     "password")),
+                     "password"), secret=("password",)),
     Operation("get_shared_tokens", "server.getSharedTokens", "list shared links", "S8"),
     Operation("update_user_data", "server.updateObjectUserData", "edit an object's userData",
               "api/structures/manifest.html (S2)",

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jetstream_qa.binding._binding import Binding
+from jetstream_qa.binding._binding import Binding, Resolved
 from jetstream_qa.binding._catalogue import OPERATIONS
 from jetstream_qa.binding._file import STATUS_NAMES
+from jetstream_qa.client import REDACTED, CallRecord, summarise_result
 from jetstream_qa.errors import (
     BindingMissing,
     ConnectionClosed,
@@ -92,7 +93,30 @@ class Operations:
         resolved = self.binding.resolve(self.api, name)
         kwargs = {self.binding.keyword(self.api, name, p): v
                   for p, v in params.items() if v is not None}
+        if op.secret and resolved.raw is not resolved.call:
+            hidden = dict(zip(op.positional, args, strict=True)) | {
+                p: v for p, v in params.items() if v is not None}
+            shown = {p: REDACTED if p in op.secret else v for p, v in hidden.items()}
+            return self._recorded(resolved, shown, args, kwargs)
         return self._invoke(resolved.call, *args, **kwargs)
+
+    def _recorded(self, resolved: Resolved, shown: dict[str, Any], args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+        """Call the client's own method and log it with its credentials redacted (a
+        recording wrapper would log them as plain positional arguments)."""
+        log = getattr(self.api, "call_log", None)
+        started = time.monotonic()
+        try:
+            result = self._invoke(resolved.raw, *args, **kwargs)
+        except Exception as exc:
+            if log is not None:
+                log.add(CallRecord(resolved.name, shown, type(exc).__name__, str(exc)[:200],
+                                   time.monotonic() - started))
+            raise
+        if log is not None:
+            log.add(CallRecord(resolved.name, shown, "ok", summarise_result(result),
+                               time.monotonic() - started))
+        return result
 
     def _invoke(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
