@@ -13,7 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["OPERATIONS", "Operation", "operation"]
+__all__ = ["DOCUMENTED_METHODS", "OPERATIONS", "Operation", "operation"]
+
+DOCUMENTED_METHODS: Final = frozenset({
+    # api.md 3.2 (api.server)
+    "auth", "authAsync", "getRequestStatus", "getRequestResult", "getServerInfo", "superuser",
+    "getEventLog", "createAPIToken", "getAPIToken", "getAPITokens", "deleteAPIToken",
+    "createSharedToken", "getSharedToken", "getSharedTokens", "setSandboxMapping",
+    "getSandboxMappings", "updateBandwidthLimits", "updateGarbageCollectSettings",
+    "garbageCollect", "updateObjectUserData", "deleteObjectUserData", "getConnection",
+    # 3.3 (api.send)
+    "createManifest", "getManifest", "getManifests", "waitForManifest", "getManifestFiles",
+    "createDestination", "getDestination", "getDestinations", "deleteDestination",
+    "createTransfer", "getTransfer", "getTransfers", "setSendRateAsync",
+    # 3.4 (receive side)
+    "getSourcesAsync", "getTransfersAsync",
+})
+"""Every method name api.md section 3 shows; the rest of a client's methods are candidates
+for the operations the docs leave unnamed."""
 
 
 @dataclass(frozen=True, slots=True)
