@@ -116,6 +116,8 @@ _OPS: Final = (
               positional=("transfer_id",)),
     Operation("set_send_rate", "send.setSendRateAsync", "change a transfer's rate", _S12,
               positional=("transfer_id",), bound=("rate",)),
+    Operation("get_request_status", "server.getRequestStatus", "is a request still processing",
+              _S12, positional=("request",)),
     Operation("get_request_result", "server.getRequestResult", "result of an async request",
               _S12, positional=("request",)),
     Operation("receive_transfers", "receive.getTransfersAsync", "receiver's transfer records",

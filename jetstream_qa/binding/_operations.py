@@ -252,6 +252,20 @@ class Operations:
     def cancel_transfer(self, transfer_id: int) -> Any:
         return self.call("cancel_transfer", transfer_id)
 
+    def request_result(self, request: Any, *, timeout: float) -> Any:
+        """The result of an ``*Async`` request: poll ``getRequestStatus`` (never blocks, S12)
+        until ``processing`` is False, then ``getRequestResult``.
+
+        Raises:
+            RequestTimeout: still processing at ``timeout``.
+        """
+        status = _poll(lambda: dict(self.call("get_request_status", request)),
+                       lambda s: s.get("processing") is False, timeout)
+        if status.get("processing") is not False:
+            raise RequestTimeout(f"request {request!r} still processing after {timeout:g} s",
+                                 details={"last": status})
+        return self.call("get_request_result", request)
+
     # --- tokens and user data -----------------------------------------------------------
     def token_login(self, token: str, *, password: str | None = None) -> None:
         self.call("token_login", token, password=password)
