@@ -18,6 +18,7 @@ import time
 
 import pytest
 import transfer_support as ts
+from ops_support import start_transfer
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core.failures import Inconclusive
@@ -163,6 +164,53 @@ def test_end_time_null_while_running(js_ops, js_sender, js_target, js_scratch, j
     expect.equal("endTime is null before the transfer ends", None, running.get("endTime"),
                  api=js_sender)
     ts.finish(ops, transfer["transferId"], js_settings)
+
+
+# --- creation ------------------------------------------------------------------------------
+@pytest.mark.js_case("transfers/create/new-transfer-pending-start-null", level="MUST",
+                     source=f"{S12}; {S10}")
+def test_new_transfer_pending(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                              js_settings):
+    """createTransfer answers with status 'pending' and startTime and endTime null.
+
+    S12: a newly queued transfer shows status 'pending'; S10: a time not valid yet is null.
+    """
+    ops = js_ops(js_sender)
+    files = js_fileset("single")
+    created = start_transfer(ops, js_target, files.file_mappings("/p"),
+                             destination_path=js_scratch.dest_path, timeout=js_settings.timeout)
+    expect.equal("a new transfer is pending", "pending", created.get("status"), api=js_sender)
+    expect.that("startTime and endTime are null on creation",
+                created.get("startTime") is None and created.get("endTime") is None,
+                expected="startTime None, endTime None",
+                actual=f"startTime {created.get('startTime')!r}, endTime "
+                       f"{created.get('endTime')!r}", api=js_sender)
+    ts.finish(ops, created["transferId"], js_settings)
+
+
+@pytest.mark.js_case("transfers/checkpoint/frequency-null-when-off", level="MUST", source=S1)
+def test_checkpoint_null_when_off(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                                  js_settings, js_info):
+    """A transfer created without checkpointing has checkpointFrequencySeconds None; one
+    created with 5 s reports 5.
+
+    S1: checkpointFrequencySeconds is "None when checkpointing is off". Whether it is off
+    when not asked for is not documented: a server that defaults it on is recorded (INFO).
+    """
+    ops = js_ops(js_sender)
+    files = js_fileset("single")
+    plain = start_transfer(ops, js_target, files.file_mappings("/k0"),
+                           destination_path=js_scratch.dest_path, timeout=js_settings.timeout)
+    if plain.get("checkpointFrequencySeconds") is not None:
+        js_info(f"checkpointing is on by default: checkpointFrequencySeconds "
+                f"{plain.get('checkpointFrequencySeconds')!r}")
+    ticking = start_transfer(ops, js_target, files.file_mappings("/k5"),
+                             destination_path=js_scratch.dest_path, timeout=js_settings.timeout,
+                             checkpoint_s=5)
+    expect.equal("checkpointFrequencySeconds keeps the value given", 5,
+                 ticking.get("checkpointFrequencySeconds"), api=js_sender)
+    for transfer in (plain, ticking):
+        ts.finish(ops, transfer["transferId"], js_settings)
 
 
 # --- priority ------------------------------------------------------------------------------
