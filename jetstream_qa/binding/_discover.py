@@ -53,7 +53,8 @@ def public_methods(obj: Any) -> list[str]:
 def find_namespace(api: Any, method: str) -> str | None:
     """The attribute of ``api`` whose object has ``method`` (e.g. 'receive' or 'recv')."""
     target = inner(api)
-    for name in sorted(vars(target)) if hasattr(target, "__dict__") else ():
+    names: list[str] = sorted(vars(target)) if hasattr(target, "__dict__") else []
+    for name in names:
         if name.startswith("_"):
             continue
         if callable(getattr(inner(getattr(target, name)), method, None)):
