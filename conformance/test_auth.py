@@ -232,6 +232,42 @@ def test_superuser_sees_all(js_sender, js_superuser, js_fileset, js_settings, js
                  seen.get("manifestId"), api=js_superuser)
 
 
+S26 = "jetstream-server/2.9.2/sandboxing/index.html"
+S28 = "jetstream-server/2.7.1/using_jetstream/bandwidth.html"
+
+
+@pytest.mark.js_case("auth/superuser/sandbox-mappings-superuser-only", level="MUST",
+                     source=f"{S26}; {S21}")
+def test_sandbox_mappings_superuser_only(js_sender, js_superuser, js_ops, js_info):
+    """getSandboxMappings() is refused to an ordinary user and answered to an elevated
+    superuser.
+
+    S26: sandboxes are listed with getSandboxMappings(), "superuser only".
+    """
+    ops = js_ops(js_sender)
+    must_refuse(ops, lambda: ops.call("get_sandbox_mappings"), kinds=("PermissionDenied",),
+                requirement="an ordinary user cannot list sandbox mappings", js_info=js_info)
+    mappings = js_ops(js_superuser).call("get_sandbox_mappings")
+    expect.that("an elevated superuser gets the sandbox mappings", isinstance(mappings, dict),
+                expected="a mapping of users to sandboxes", actual=repr(mappings)[:200],
+                api=js_superuser)
+
+
+@pytest.mark.js_case("auth/superuser/bandwidth-limits-superuser-only", level="MUST",
+                     source=f"{S28}; {S21}")
+def test_bandwidth_limits_superuser_only(js_sender, js_ops, js_info):
+    """updateBandwidthLimits() is refused to an ordinary user.
+
+    S28: the server-wide incoming/outgoing limits are set with updateBandwidthLimits(),
+    superuser only (api.md 3.2). Called without parameters, so it changes nothing even if
+    it were (wrongly) obeyed.
+    """
+    ops = js_ops(js_sender)
+    must_refuse(ops, lambda: ops.call("update_bandwidth_limits"), kinds=("PermissionDenied",),
+                requirement="an ordinary user cannot change the bandwidth limits",
+                js_info=js_info)
+
+
 def _token_api(js_sender, js_not_applicable, js_ops, *, login: bool = True):
     """The sender's operations, once the server offers tokens (and the binding can log in
     with one: how is not documented, so ``token_login`` must be bound)."""

@@ -213,6 +213,37 @@ def test_checkpoint_null_when_off(js_ops, js_sender, js_target, js_scratch, js_f
         ts.finish(ops, transfer["transferId"], js_settings)
 
 
+# --- event log -----------------------------------------------------------------------------
+S9 = "jetstream-api/2.9.1/api/structures/event-log.html"
+
+
+@pytest.mark.js_case("transfers/event-log/entries-carry-event-and-timestamp", level="MUST",
+                     source=f"{S9}; {S10}")
+def test_event_log_entries(js_ops, js_sender, js_target, js_scratch, js_fileset, js_settings,
+                           js_not_applicable):
+    """After a transfer, getEventLog() lists entries that each carry '_event' (a string) and
+    '_timestamp' (integer microseconds near now).
+
+    S9: "only two keys are always present: _event and _timestamp"; S10: times are Unix µs.
+    """
+    if js_sender.server.getServerInfo().get("eventLogAvailable") is False:
+        js_not_applicable("the server reports eventLogAvailable False")
+    ops = js_ops(js_sender)
+    files = js_fileset("single")
+    ts.send(ops, js_target, js_scratch, js_settings, files.file_mappings("/e"))
+    entries = ops.call("get_event_log")
+    expect.that("getEventLog() returns entries", isinstance(entries, list) and bool(entries),
+                expected="a non-empty list", actual=repr(entries)[:200], api=js_sender)
+    now_us, day_us = time.time_ns() // 1000, 86_400 * 10**6
+    bad = [e for e in entries if not isinstance(e, dict)
+           or not isinstance(e.get("_event"), str)
+           or not isinstance(e.get("_timestamp"), int) or isinstance(e.get("_timestamp"), bool)
+           or abs(e["_timestamp"] - now_us) > day_us]
+    expect.that("every entry has _event (str) and _timestamp (µs near now)", not bad,
+                expected="_event str, _timestamp int within a day",
+                actual=f"{len(bad)} bad, e.g. {repr(bad[:2])[:200]}", api=js_sender)
+
+
 # --- priority ------------------------------------------------------------------------------
 @pytest.mark.js_case("transfers/priority/lower-value-goes-first", level="SHOULD", source=S1)
 def test_priority_order(js_ops, js_sender, js_target, js_scratch, js_settings):
