@@ -6,7 +6,9 @@ where_do_transfers_go.html``, S25), Transfer structure (``jetstream-api/2.9.2/ap
 transfer.html``, S1), Manifest Files structure (``jetstream-api/2.9.2/api/structures/
 manifest-files.html``, S7), Receive Transfer structure (``jetstream-api/2.9.2/api/structures/
 recv.transfer.html``, S5) and the async-commands page (``jetstream-api/2.9.1/api/
-asynchronous_commands.html``, S12). Every case goes through the documented API surface only.
+asynchronous_commands.html``, S12). Every case goes through the binding (``js_ops``); a
+refused path is judged by the documented outcome (the call raises, or the transfer ends in
+error), never by which error class.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from jetstream_qa import expect
-from jetstream_qa.conformance_core import steps
 from jetstream_qa.conformance_core import transfer_steps as ts
-from jetstream_qa.errors import ServerError
+from jetstream_qa.conformance_core.ops_steps import start_transfer
 
 S1 = "jetstream-api/2.9.2/api/structures/transfer.html"
 S5 = "jetstream-api/2.9.2/api/structures/recv.transfer.html"
@@ -30,18 +31,20 @@ S25 = "jetstream-server/2.7.1/using_jetstream/where_do_transfers_go.html"
 
 
 # --- paths ---------------------------------------------------------------------------------
-def _escape_refused(api, js_target, js_scratch, js_fileset, js_settings, *, dest_path,
+def _escape_refused(ops, js_target, js_scratch, js_fileset, js_settings, *, dest_path,
                     mapping_key, outside: Path):
+    api = ops.api
     files = js_fileset("single")
     mappings = {mapping_key: files.server_path("hello.bin")}
-    try:
-        transfer = steps.start_transfer(api, js_target, mappings, destination_path=dest_path,
-                                        timeout=js_settings.timeout)
-    except ServerError as exc:
-        refused = f"refused: {type(exc).__name__}"
+    outcome = ops.refused(lambda: start_transfer(ops, js_target, mappings,
+                                                 destination_path=dest_path,
+                                                 timeout=js_settings.timeout))
+    if outcome.refused:
+        refused = outcome.describe()
     else:
-        final = ts.finish(api, transfer["transferId"], js_settings)
-        refused = "" if final.get("status") == "complete" else f"transfer {final['status']}"
+        final = ts.finish(ops, outcome.result["transferId"], js_settings)
+        status = ops.status(final)
+        refused = "" if status == "complete" else f"transfer {final.get('status')}"
     expect.that("a path escaping the destination root is refused", bool(refused),
                 expected="InvalidArgument (or the transfer ends in error)",
                 actual=refused or "transfer complete", api=api)
@@ -51,7 +54,8 @@ def _escape_refused(api, js_target, js_scratch, js_fileset, js_settings, *, dest
 
 @pytest.mark.js_case("transfers/paths/dotdot-destination-path-refused", level="MUST",
                      source=f"{S25}; {S1}")
-def test_dotdot_destination_path(js_sender, js_target, js_scratch, js_fileset, js_settings):
+def test_dotdot_destination_path(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                                 js_settings):
     """A destinationPath climbing out with '..' is refused and writes nothing outside.
 
     S25: a received file lands at /<sandbox>/<destinationPath>/<target path>, inside the
@@ -60,14 +64,15 @@ def test_dotdot_destination_path(js_sender, js_target, js_scratch, js_fileset, j
     root = js_scratch.require_dest().parents[1]
     name = f"jsqa-escape-{secrets.token_hex(4)}"
     depth = js_scratch.dest_path.count("/") + 2
-    _escape_refused(js_sender, js_target, js_scratch, js_fileset, js_settings,
+    _escape_refused(js_ops(js_sender), js_target, js_scratch, js_fileset, js_settings,
                     dest_path=f"{js_scratch.dest_path}/{'../' * depth}{name}",
                     mapping_key="/hello.bin", outside=root.parent / name)
 
 
 @pytest.mark.js_case("transfers/paths/absolute-escape-refused", level="MUST",
                      source=f"{S25}; {S1}")
-def test_absolute_escape(js_sender, js_target, js_scratch, js_fileset, js_settings):
+def test_absolute_escape(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                         js_settings):
     """An absolute destinationPath that climbs above '/' with '..' is refused and writes
     nothing outside the destination root.
 
@@ -76,14 +81,15 @@ def test_absolute_escape(js_sender, js_target, js_scratch, js_fileset, js_settin
     """
     root = js_scratch.require_dest().parents[1]
     name = f"jsqa-escape-{secrets.token_hex(4)}"
-    _escape_refused(js_sender, js_target, js_scratch, js_fileset, js_settings,
+    _escape_refused(js_ops(js_sender), js_target, js_scratch, js_fileset, js_settings,
                     dest_path=f"/../{name}", mapping_key="/hello.bin",
                     outside=root.parent / name)
 
 
 @pytest.mark.js_case("transfers/paths/dotdot-target-path-refused", level="MUST",
                      source=f"{S25}; {S7}")
-def test_dotdot_target_path(js_sender, js_target, js_scratch, js_fileset, js_settings):
+def test_dotdot_target_path(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                            js_settings):
     """A manifest target path with '..' escaping the destinationPath and the root is refused
     and writes nothing outside the destination root.
 
@@ -93,20 +99,20 @@ def test_dotdot_target_path(js_sender, js_target, js_scratch, js_fileset, js_set
     root = js_scratch.require_dest().parents[1]
     name = f"jsqa-escape-{secrets.token_hex(4)}"
     depth = js_scratch.dest_path.count("/") + 2
-    _escape_refused(js_sender, js_target, js_scratch, js_fileset, js_settings,
+    _escape_refused(js_ops(js_sender), js_target, js_scratch, js_fileset, js_settings,
                     dest_path=js_scratch.dest_path, mapping_key=f"{'../' * depth}{name}",
                     outside=root.parent / name)
 
 
 # --- special files -------------------------------------------------------------------------
 @pytest.mark.js_case("transfers/files/zero-byte-file-arrives", level="MUST", source=f"{S7}; {S1}")
-def test_zero_byte(js_sender, js_target, js_scratch, js_settings):
+def test_zero_byte(js_ops, js_sender, js_target, js_scratch, js_settings):
     """A zero-byte file arrives as an empty file; its transfer completes with totalBlocks 0.
 
     S7: fileSize is 0 "for an empty file"; S1: totalBlocks = ceil(totalBytes / 256).
     """
     source = ts.write_file(js_scratch.require_source(), "zero.bin", 0)
-    t = ts.send(js_sender, js_target, js_scratch, js_settings,
+    t = ts.send(js_ops(js_sender), js_target, js_scratch, js_settings,
               {"/zero.bin": js_scratch.server_path(source)})
     expect.equal("the transfer completes", "complete", t.get("status"), api=js_sender)
     expect.equal("totalBlocks of a zero-byte file is 0", 0, t.get("totalBlocks"),
@@ -116,14 +122,14 @@ def test_zero_byte(js_sender, js_target, js_scratch, js_settings):
 
 
 @pytest.mark.js_case("transfers/files/empty-directory-arrives", level="MUST", source=S7)
-def test_empty_directory(js_sender, js_target, js_scratch, js_settings):
+def test_empty_directory(js_ops, js_sender, js_target, js_scratch, js_settings):
     """An empty source directory arrives as an empty directory.
 
     S7: isEmptyDir: "the transfer creates an empty directory".
     """
     empty = js_scratch.require_source() / "empty-dir"
     empty.mkdir()
-    t = ts.send(js_sender, js_target, js_scratch, js_settings,
+    t = ts.send(js_ops(js_sender), js_target, js_scratch, js_settings,
               {"/empty-dir": js_scratch.server_path(empty)})
     expect.equal("the transfer completes", "complete", t.get("status"), api=js_sender)
     arrived = js_scratch.require_dest() / "empty-dir"
@@ -134,14 +140,14 @@ def test_empty_directory(js_sender, js_target, js_scratch, js_settings):
 
 
 @pytest.mark.js_case("transfers/files/executable-bit-preserved", level="MUST", source=S7)
-def test_executable_bit(js_sender, js_target, js_scratch, js_settings):
+def test_executable_bit(js_ops, js_sender, js_target, js_scratch, js_settings):
     """An executable source file arrives executable; a non-executable one does not.
 
     S7: File Mapping ``executable``: "file marked executable"; the mark travels with it.
     """
     src = js_scratch.require_source()
     run, data = ts.write_file(src, "run.sh", 40, mode=0o755), ts.write_file(src, "data.txt", 40)
-    t = ts.send(js_sender, js_target, js_scratch, js_settings,
+    t = ts.send(js_ops(js_sender), js_target, js_scratch, js_settings,
               {"/run.sh": js_scratch.server_path(run), "/data.txt": js_scratch.server_path(data)})
     expect.equal("the transfer completes", "complete", t.get("status"), api=js_sender)
     dest = js_scratch.require_dest()
@@ -155,7 +161,8 @@ def test_executable_bit(js_sender, js_target, js_scratch, js_settings):
 
 
 @pytest.mark.js_case("transfers/files/content-byte-identical", level="MUST", source=f"{S1}; {S7}")
-def test_content_identical(js_sender, js_target, js_scratch, js_fileset, js_settings):
+def test_content_identical(js_ops, js_sender, js_target, js_scratch, js_fileset,
+                           js_settings):
     """Every regular file of a mixed set (nested, 256 and 257 bytes, non-ASCII names)
     arrives byte-identical.
 
@@ -163,7 +170,7 @@ def test_content_identical(js_sender, js_target, js_scratch, js_fileset, js_sett
     source's.
     """
     files = js_fileset("mixed")
-    t = ts.send(js_sender, js_target, js_scratch, js_settings,
+    t = ts.send(js_ops(js_sender), js_target, js_scratch, js_settings,
               files.file_mappings("/set", include=lambda e: e.kind == "file"))
     expect.equal("the transfer completes", "complete", t.get("status"), api=js_sender)
     for entry in files.files:
@@ -174,19 +181,19 @@ def test_content_identical(js_sender, js_target, js_scratch, js_fileset, js_sett
 # --- receiver side -------------------------------------------------------------------------
 @pytest.mark.js_case("transfers/receiver/get-transfers-async-lists-it", level="MUST",
                      source=f"{S5}; {S12}")
-def test_receiver_sees_transfer(js_sender, js_receiver, js_target, js_scratch, js_fileset,
-                                js_settings):
-    """The receiver's recv.getTransfersAsync() result lists the transfer under the sender's
+def test_receiver_sees_transfer(js_ops, js_sender, js_receiver, js_target, js_scratch,
+                                js_fileset, js_settings):
+    """The receiver's getTransfersAsync() result lists the transfer under the sender's
     transferId, with status 'receiving' or 'complete' and its destinationPath.
 
     S5: Receive Transfer records carry transferId ("the sender's transfer id"), status
     receiving|complete|error; S12: an Async call returns a requestId whose result is the data.
     """
     files = js_fileset("single")
-    t = ts.send(js_sender, js_target, js_scratch, js_settings, files.file_mappings("/r"))
-    request = js_receiver.recv.getTransfersAsync()
-    records = js_receiver.server.getRequestResult(request["requestId"],
-                                                  timeout=js_settings.timeout)
+    t = ts.send(js_ops(js_sender), js_target, js_scratch, js_settings, files.file_mappings("/r"))
+    receiver = js_ops(js_receiver)
+    request = receiver.call("receive_transfers")
+    records = receiver.request_result(request, timeout=js_settings.timeout)
     apis = [js_sender, js_receiver]
     expect.that("the result is a list", isinstance(records, list), expected="list",
                 actual=type(records).__name__, api=apis)

@@ -20,11 +20,12 @@ SUBCOMMANDS: dict[str, str] = {
     "api": "Call one API command on a server and print the JSON result.",
     "relay": "Forward UDP between two addresses with reproducible impairment.",
     "review": "Run conformance + load and write the release-review report.",
+    "vendor-probe": "Show which suite operations the vendor package binds; write a binding.",
 }
 
 
 def _module(name: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"jetstream_qa.commands.{name}")
+    return importlib.import_module(f"jetstream_qa.commands.{name.replace('-', '_')}")
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:

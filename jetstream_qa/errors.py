@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "ApiVersionMismatch",
     "AuthenticationFailed",
+    "BindingMissing",
     "ConfigurationError",
     "ConflictError",
     "ConnectTimeout",
@@ -151,6 +152,22 @@ class ConfigurationError(JetStreamQAError):
     """A setting is invalid; the message names the value and where it came from."""
 
     code = "ConfigurationError"
+
+
+class BindingMissing(ConfigurationError):
+    """A suite operation cannot be made with the client at hand: the vendor docs do not name
+    it (or one of its parameters, constants, statuses) and no binding file maps it.
+
+    Conformance runs turn it into NOT_APPLICABLE naming :attr:`key`, never a FAIL.
+    """
+
+    code = "BindingMissing"
+
+    def __init__(self, operation: str, what: str, *, key: str) -> None:
+        super().__init__(f"no binding for {operation}: {what} (set {key} in the binding file)",
+                         details={"operation": operation, "missing": key})
+        self.operation = operation
+        self.key = key
 
 
 _BY_CODE: dict[str, type[ServerError]] = {

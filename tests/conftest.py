@@ -187,3 +187,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if _MUTATION_TABLE.is_file() and _MUTATION_TABLE.stat().st_mtime >= started:
             terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
             terminalreporter.write_line(_MUTATION_TABLE.read_text(encoding="utf-8"))
+
+
+VENDOR_STANDIN = Path(__file__).resolve().parent / "vendor_standin"
+STANDIN_BINDING = Path(__file__).resolve().parents[1] / "fixtures" / "bindings" / "standin.toml"
+
+
+@pytest.fixture
+def vendor_standin() -> Iterator[Any]:
+    """The strict vendor stand-in (``tests/vendor_standin``) imported as ``jetstream`` for
+    this test only: removed from ``sys.path`` and ``sys.modules`` afterwards, so a later
+    in-process ``--js-client auto`` run does not pick it up."""
+    import importlib
+    import sys
+    assert "jetstream" not in sys.modules, "another 'jetstream' is already imported"
+    sys.path.insert(0, str(VENDOR_STANDIN))
+    try:
+        yield importlib.import_module("jetstream")
+    finally:
+        sys.path.remove(str(VENDOR_STANDIN))
+        for name in [n for n in sys.modules if n == "jetstream" or n.startswith("jetstream.")]:
+            del sys.modules[name]

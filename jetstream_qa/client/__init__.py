@@ -23,6 +23,7 @@ from jetstream_qa.client._namespaces import (
     Unset,
 )
 from jetstream_qa.client._spec import COMMANDS, MAX_SERVER_WAIT_SECONDS, CommandSpec
+from jetstream_qa.client.helper import Helper, TransferObject
 
 __all__ = [
     "COMMANDS",
@@ -34,10 +35,12 @@ __all__ = [
     "CallLog",
     "CallRecord",
     "CommandSpec",
+    "Helper",
     "JetStream",
     "RecvInterface",
     "SendInterface",
     "ServerInterface",
+    "TransferObject",
     "Unset",
     "redact",
     "summarise_result",

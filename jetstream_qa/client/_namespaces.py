@@ -181,6 +181,28 @@ class ServerInterface(_Namespace):
         token = _held(token)
         self._call("deleteAPIToken", token=token)
 
+    def createSharedToken(self, manifestId: str, *, downloadLimit: int | Unset | None = UNSET,
+                          expiryTime: int | Unset | None = UNSET,
+                          description: str | Unset = UNSET,
+                          password: str | Unset | None = UNSET) -> dict[str, Any]:
+        """A shared link to a complete manifest (Token, vendor S8); password never returned."""
+        return _obj(self._call("createSharedToken", manifestId=manifestId,
+                               downloadLimit=downloadLimit, expiryTime=expiryTime,
+                               description=description, password=password))
+
+    def getSharedToken(self, token: str) -> dict[str, Any]:
+        return _obj(self._call("getSharedToken", token=token))
+
+    def getSharedTokens(self) -> list[dict[str, Any]]:
+        return _list(self._call("getSharedTokens"))
+
+    def deleteSharedToken(self, token: str) -> None:
+        self._call("deleteSharedToken", token=token)
+
+    def getConnection(self, connectionId: str) -> dict[str, Any]:
+        """The connection a Destination's ``connectionId`` names (vendor S3)."""
+        return _obj(self._call("getConnection", connectionId=connectionId))
+
     def updateObjectUserData(self, objectType: str, objectId: str | int,
                              userData: Mapping[str, str]) -> dict[str, Any]:
         """Merge ``userData`` into a manifest/destination/transfer/token; returns the object."""

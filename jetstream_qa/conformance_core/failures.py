@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jetstream_qa.conformance_core.verdicts import Outcome
-from jetstream_qa.errors import JetStreamQAError, TransportError
+from jetstream_qa.errors import BindingMissing, JetStreamQAError, TransportError
 
 __all__ = ["CaseFailure", "Inconclusive", "NotApplicableCase", "classify", "evidence_of"]
 
@@ -70,8 +70,8 @@ def classify(exc: BaseException | None) -> Outcome:
     """The outcome of a case that ended with ``exc`` (``None``: it held)."""
     if exc is None:
         return Outcome.HELD
-    if isinstance(exc, NotApplicableCase):
-        return Outcome.NOT_APPLICABLE
+    if isinstance(exc, NotApplicableCase | BindingMissing):
+        return Outcome.NOT_APPLICABLE  # BindingMissing names the binding-file key to set
     if isinstance(exc, TransportError | Inconclusive):
         return Outcome.ENVIRONMENT
     return Outcome.BROKEN

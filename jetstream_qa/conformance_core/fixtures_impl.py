@@ -194,19 +194,20 @@ def probe(target: Target, choice: ClientChoice, settings: Settings) -> Environme
         finally:
             api.disconnect()
     return environment_of(info, target=target, client_kind=choice.kind.value,
-                          profile=settings.profile)
+                          profile=settings.profile, client_package=choice.origin)
 
 
 def unprobed_environment(settings: Settings) -> Environment:
     """The fingerprint when no case reached a server (every field the settings know)."""
     target = "embedded reference pair" if settings.embedded else f"sender {settings.sender}"
     try:
-        kind = choose_client(settings.client).kind.value
+        choice = choose_client(settings.client)
+        kind, package = choice.kind.value, choice.origin
     except ConfigurationError:
-        kind = settings.client
+        kind, package = settings.client, ""
     from jetstream_qa import __version__
-    return Environment(clientKind=kind, profile=settings.profile, target=target,
-                       toolkitVersion=__version__)
+    return Environment(clientKind=kind, clientPackage=package, profile=settings.profile,
+                       target=target, toolkitVersion=__version__)
 
 
 _LOGINS = {"user": "--js-user and JETSTREAM_API_PASSWORD",

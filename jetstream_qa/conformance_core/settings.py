@@ -234,6 +234,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("client", "--js-client", "js_client", "JETSTREAM_CLIENT",
                "API client: vendor package 'jetstream', bundled, or auto (vendor if importable)",
                _choice("auto", "vendor", "bundled"), default="auto", metavar="auto|vendor|bundled"),
+    OptionSpec("binding", "--js-binding", "js_binding", "JETSTREAM_BINDING",
+               "binding file (TOML) mapping what the vendor docs leave unnamed onto the vendor "
+               "package (see docs/staging.md)", lambda t: Path(_text(t)), metavar="FILE"),
     OptionSpec("api_version", "--js-api-version", "js_api_version", "JETSTREAM_API_VERSION",
                "apiVersion the server must report (default 40)", _int, default=API_VERSION,
                metavar="N"),
@@ -282,6 +285,7 @@ class Settings:
     superuser_password: Secret | None = None
     timeout: float = float(DEFAULT_TIMEOUT_SECONDS)
     client: str = "auto"
+    binding: Path | None = None
     api_version: int = API_VERSION
     sender_root: StorageRoot | None = None
     receiver_root: StorageRoot | None = None

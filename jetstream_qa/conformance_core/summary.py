@@ -38,6 +38,8 @@ class Environment:
     minCipher: int | None = None
     host: str | None = None
     clientKind: str = ""
+    clientPackage: str = ""
+    """Which client package was picked (distribution, version, file), see ``--js-client``."""
     profile: str = "quick"
     target: str = ""
     toolkitVersion: str = ""
@@ -57,6 +59,7 @@ class Environment:
                   ("apiVersion", self.apiVersion), ("revision", self.revision),
                   ("serverId", self.serverId), ("Host", self.host),
                   ("minCipher", self.minCipher), ("Client kind", self.clientKind),
+                  ("Client package", self.clientPackage),
                   ("Profile", self.profile), ("jetstream-qa", self.toolkitVersion),
                   ("Python", self.python))
         return [(k, "" if v is None else str(v)) for k, v in labels]

@@ -81,7 +81,7 @@ def target_from_settings(settings: Settings) -> Target:
 
 
 def environment_of(info: dict[str, Any], *, target: Target, client_kind: str,
-                   profile: str) -> Environment:
+                   profile: str, client_package: str = "") -> Environment:
     """Fingerprint from the sender's ``getServerInfo()`` (fields missing there stay None)."""
 
     def pick(name: str, kind: type) -> Any:
@@ -92,5 +92,6 @@ def environment_of(info: dict[str, Any], *, target: Target, client_kind: str,
         serverVersion=pick("version", str), apiVersion=pick("apiVersion", int),
         serverId=pick("serverId", str), revision=pick("revision", int),
         minCipher=pick("minCipher", int), host=pick("hostName", str),
-        clientKind=client_kind, profile=profile, target=target.description,
+        clientKind=client_kind, clientPackage=client_package, profile=profile,
+        target=target.description,
         toolkitVersion=__version__)

@@ -27,7 +27,7 @@ from jetstream_qa.conformance_core.settings import HostPort, Secret
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError
 
 __all__ = ["ClientChoice", "ClientKind", "RecordingApi", "calls_of", "choose_client",
-           "open_session", "shorten"]
+           "open_session", "shorten", "vendor_surface"]
 
 _SECRET_POSITIONAL = {"auth": 1, "authAsync": 1, "authToken": 0}
 """Positional arguments that are credentials (``auth(user, password)``: index 1)."""
@@ -45,6 +45,8 @@ class ClientChoice:
     kind: ClientKind
     jetstream_class: Any
     constants: ModuleType
+    origin: str = ""
+    """Which package was picked: distribution, version and file (vendor only)."""
 
     def accepts(self, keyword: str) -> bool:
         """True when ``JetStream().api`` takes ``keyword`` (vendor signatures are not public)."""
@@ -82,30 +84,69 @@ def _vendor() -> ModuleType | None:
         return None
 
 
+def _package_origin(module: ModuleType) -> str:
+    """``jetstream 2.9.2 (distribution 'jetstream') at /path/jetstream/__init__.py``."""
+    from importlib import metadata
+    where = getattr(module, "__file__", None) or "?"
+    dists = metadata.packages_distributions().get(module.__name__, [])
+    for dist in dists:
+        try:
+            return f"{dist} {metadata.version(dist)} at {where}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"{module.__name__} (no distribution metadata) at {where}"
+
+
+def vendor_surface(module: ModuleType) -> tuple[Any, ModuleType]:
+    """The vendor's ``JetStream`` class and constants, proven by the documented surface.
+
+    The package index holds unrelated packages named ``jetstream`` (a 2016 CloudFormation
+    templating tool, the ``jetstream-pt`` confusion demo): the vendor's package is the one
+    with ``jetstream.constants.API_VERSION`` (an int, S11) and ``JetStream().api`` (S13).
+
+    Raises:
+        ConfigurationError: naming what is missing and where the package was found.
+    """
+    origin = _package_origin(module)
+    try:
+        constants = importlib.import_module(f"{module.__name__}.constants")
+    except ImportError as exc:
+        raise ConfigurationError(f"{origin} has no .constants ({exc}): not the JetStream "
+                                 "vendor package") from None
+    version = getattr(constants, "API_VERSION", None)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ConfigurationError(f"{origin}: constants.API_VERSION is {version!r}, not an "
+                                 "int: not the JetStream vendor package")
+    factory = getattr(module, "JetStream", None)
+    if not isinstance(factory, type) or not callable(getattr(factory, "api", None)):
+        raise ConfigurationError(f"{origin} has no JetStream().api: not the JetStream "
+                                 "vendor package")
+    return factory, constants
+
+
 def choose_client(requested: str) -> ClientChoice:
-    """Resolve ``auto|vendor|bundled`` to a client.
+    """Resolve ``auto|vendor|bundled`` to a client; ``auto`` takes a ``jetstream`` package
+    only when it proves to be the vendor's (:func:`vendor_surface`), else the bundled one.
 
     Raises:
         ConfigurationError: ``vendor`` asked for but the ``jetstream`` package is missing or
-            lacks ``JetStream``/``constants``.
+            is not the vendor's (the message names the package found).
     """
     if requested not in ("auto", "vendor", "bundled"):
         raise ConfigurationError(f"invalid --js-client {requested!r}")
     vendor = _vendor() if requested in ("auto", "vendor") else None
     if vendor is not None:
         try:
-            constants = importlib.import_module("jetstream.constants")
-            return ClientChoice(ClientKind.VENDOR, vendor.JetStream, constants)
-        except (ImportError, AttributeError) as exc:
+            factory, constants = vendor_surface(vendor)
+            return ClientChoice(ClientKind.VENDOR, factory, constants, _package_origin(vendor))
+        except ConfigurationError as exc:
             if requested == "vendor":
-                raise ConfigurationError(
-                    f"invalid --js-client 'vendor': the jetstream package is unusable ({exc})"
-                ) from None
+                raise ConfigurationError(f"invalid --js-client 'vendor': {exc}") from None
     elif requested == "vendor":
         raise ConfigurationError(
             "invalid --js-client 'vendor': the vendor package 'jetstream' is not importable")
     from jetstream_qa import client, constants
-    return ClientChoice(ClientKind.BUNDLED, client.JetStream, constants)
+    return ClientChoice(ClientKind.BUNDLED, client.JetStream, constants, "jetstream_qa.client")
 
 
 class _RecordingNamespace:
@@ -113,6 +154,7 @@ class _RecordingNamespace:
 
     def __init__(self, target: Any, prefix: str, log: CallLog) -> None:
         self._target, self._prefix, self._log = target, prefix, log
+        self.__jsqa_wrapped__ = target  # the binding introspects the vendor's own object
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
@@ -145,6 +187,7 @@ class RecordingApi:
 
     def __init__(self, api: Any, *, maxlen: int = 50) -> None:
         self._api = api
+        self.__jsqa_wrapped__ = api  # the binding introspects the vendor's own object
         self.call_log = CallLog(maxlen=maxlen)
         for name, prefix in (("server", ""), ("send", "send."), ("recv", "recv.")):
             if hasattr(api, name):

@@ -29,7 +29,9 @@ def summary_lines(summary: RunSummary, *, json_path: str = "",
     lines: list[str] = []
     env = summary.environment
     lines.append(f"target: {env.target}  server {env.serverVersion} apiVersion {env.apiVersion}"
-                 f"  client {env.clientKind}  profile {env.profile}"
+                 f"  client {env.clientKind}"
+                 + (f" ({env.clientPackage})" if env.clientPackage else "")
+                 + f"  profile {env.profile}"
                  + ("  strict" if summary.strict else ""))
     full = verbose or len(summary.results) <= FULL_TABLE_MAX
     shown = [r for r in summary.results

@@ -1,28 +1,35 @@
-"""Shared steps of the transfer suites (``test_transfers.py``, ``test_transfer_files.py``).
+"""Shared steps of the transfer suites (``test_transfers.py``, ``test_transfer_files.py``),
+made through the binding (``js_ops(api)``) so they work with any client.
 
-Small helpers over the documented API: write a local source file, send a mapping and wait for
-the transfer to finish, start a rate-limited transfer that stays observable for a couple of
-seconds, wait until one is really sending.
+Small helpers: write a local source file, send a mapping and wait for the transfer to end
+(the client's blocking wait when bound, else polling ``getTransfer``), start a rate-limited
+transfer that stays observable for a couple of seconds, wait until one is really sending.
+Statuses are compared by the binding's names: 'pending', 'complete', 'error' are the
+vendor's; 'running', 'suspended', 'cancelled' are spelled by the binding file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jetstream_qa import expect
-from jetstream_qa.conformance_core import steps
-from jetstream_qa.conformance_core.client_params import missing_parameters
+from jetstream_qa.conformance_core.ops_steps import (
+    complete_manifest,
+    destination_to_receiver,
+    start_transfer,
+)
 from jetstream_qa.conformance_core.polling import poll
 
-__all__ = ["FINAL", "SLOW_RATE", "complete", "finish", "method_or_not_applicable",
-           "send", "sending", "slow_transfer", "write_file"]
+__all__ = ["SLOW_RATE", "complete", "finish", "running_slow_transfer", "send", "sending",
+           "sends_nothing_more", "slow_transfer", "write_file"]
 
 SLOW_RATE = 1_000_000
-"""bit/s: 256 KiB take about two seconds, long enough to observe a running transfer."""
-FINAL = ("complete", "error", "cancelled")
+"""Destination sendRateMax: 256 KiB take about two seconds at 1 Mbit/s (the reference's
+unit is bit/s; S14 shows --sendRateMax without a unit), long enough to observe a running
+transfer."""
 
 
 def write_file(directory: Path, name: str, size: int, *, mode: int = 0o644) -> Path:
@@ -33,76 +40,67 @@ def write_file(directory: Path, name: str, size: int, *, mode: int = 0o644) -> P
     return path
 
 
-def send(api: Any, target: Any, scratch: Any, settings: Any, mappings: Mapping[str, str],
+def send(ops: Any, target: Any, scratch: Any, settings: Any, mappings: Mapping[str, str],
          **options: Any) -> dict[str, Any]:
     """Manifest + destination + transfer; returns the transfer once it is finished."""
-    transfer = steps.start_transfer(api, target, mappings, destination_path=scratch.dest_path,
-                                    timeout=settings.timeout, **options)
-    return finish(api, transfer["transferId"], settings)
+    transfer = start_transfer(ops, target, mappings, destination_path=scratch.dest_path,
+                              timeout=settings.timeout, **options)
+    return finish(ops, transfer["transferId"], settings)
 
 
-def finish(api: Any, transfer_id: Any, settings: Any, *, slack: float = 30.0) -> dict[str, Any]:
-    """Wait for any final status; returns the Transfer."""
-    return expect.eventually("the transfer finishes", lambda: api.send.getTransfer(transfer_id),
-                             lambda t: t.get("status") in FINAL, expected="a final status",
-                             timeout=settings.timeout + slack, api=api)
+def finish(ops: Any, transfer_id: Any, settings: Any, *, slack: float = 30.0) -> dict[str, Any]:
+    """Wait for a final status (complete, error, and cancelled when bound); the Transfer."""
+    final = ops.wait_transfer(transfer_id, timeout=settings.timeout + slack)
+    expect.that("the transfer finishes", ops.status(final) in ops.final_statuses,
+                expected=f"a final status ({', '.join(sorted(ops.final_statuses))})",
+                actual=f"status {final.get('status')!r} after {settings.timeout + slack:g} s",
+                api=ops.api)
+    return final
 
 
-def complete(api: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
-    """Wait for status 'complete' (fails on another final status)."""
-    return expect.transfer_status(api, transfer_id, "complete",
-                                  timeout=settings.timeout + 30.0)
+def complete(ops: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
+    """Wait for the transfer to end and require status 'complete'."""
+    final = finish(ops, transfer_id, settings)
+    expect.equal("the transfer completes", "complete", ops.status(final), api=ops.api)
+    return final
 
 
-def slow_transfer(api: Any, target: Any, scratch: Any, settings: Any, size: int = 256 * 1024,
+def slow_transfer(ops: Any, target: Any, scratch: Any, settings: Any, size: int = 256 * 1024,
                   *, name: str = "slow.bin", priority: int | None = None,
                   destination: dict[str, Any] | None = None) -> tuple[Path, Any, Any]:
-    """A rate-limited transfer of ``size`` random bytes; returns (source, destination,
-    transfer) right after ``createTransfer``."""
+    """A transfer of ``size`` random bytes through a destination limited to SLOW_RATE
+    (``createDestination --sendRateMax``, S14); returns (source, destination, transfer)."""
     source = write_file(scratch.require_source(), name, size)
-    manifest = steps.complete_manifest(api, {f"/{name}": scratch.server_path(source)},
-                                       timeout=settings.timeout)
-    destination = destination or steps.destination_to_receiver(api, target,
-                                                                sendRateMax=SLOW_RATE)
-    extra: dict[str, Any] = {} if priority is None else {"priority": priority}
-    create = api.send.createTransfer
-    if not missing_parameters(create, "d", "m", destinationPath="", sendRateMax=1, **extra):
-        extra["sendRateMax"] = SLOW_RATE  # else the destination's rate applies (set above)
-    transfer = create(destination["destinationId"], manifest["manifestId"],
-                      destinationPath=scratch.dest_path, **extra)
+    manifest = complete_manifest(ops, {f"/{name}": scratch.server_path(source)},
+                                 timeout=settings.timeout)
+    destination = destination or destination_to_receiver(ops, target, send_rate_max=SLOW_RATE)
+    transfer = ops.create_transfer(destination["destinationId"], manifest["manifestId"],
+                                   destination_path=scratch.dest_path, priority=priority)
     return source, destination, transfer
 
 
-def sending(api: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
-    """Wait until the transfer is running and has sent something."""
+def sending(ops: Any, transfer_id: Any, settings: Any) -> dict[str, Any]:
+    """Wait until the transfer has left 'pending', is not final, and has sent blocks."""
+    finals = ops.final_statuses
     return expect.eventually(
-        "a queued transfer starts sending", lambda: api.send.getTransfer(transfer_id),
-        lambda t: t.get("status") == "sending" and (t.get("blocksSent") or 0) > 0,
-        expected="status 'sending' with blocksSent > 0", timeout=settings.timeout, api=api)
+        "a queued transfer starts sending", lambda: ops.get_transfer(transfer_id),
+        lambda t: ops.status(t) not in ("pending", *finals) and (t.get("blocksSent") or 0) > 0,
+        expected="running with blocksSent > 0", timeout=settings.timeout, api=ops.api)
 
 
-def method_or_not_applicable(api: Any, namespace: str, name: str,
-                             js_not_applicable: Callable[[str], None]) -> Any:
-    """``api.<namespace>.<name>``, or NOT_APPLICABLE when the client lacks it."""
-    method = getattr(getattr(api, namespace), name, None)
-    if method is None:
-        js_not_applicable(f"the client has no {namespace}.{name} (not in the vendor docs)")
-    return method
-
-
-def running_slow_transfer(api: Any, target: Any, scratch: Any,
+def running_slow_transfer(ops: Any, target: Any, scratch: Any,
                           settings: Any) -> tuple[Path, Any]:
     """A rate-capped transfer that has started sending; returns (source file, transferId)."""
-    source, _, transfer = slow_transfer(api, target, scratch, settings)
+    source, _, transfer = slow_transfer(ops, target, scratch, settings)
     tid = transfer["transferId"]
-    sending(api, tid, settings)
+    sending(ops, tid, settings)
     return source, tid
 
 
-def sends_nothing_more(api: Any, transfer_id: Any, requirement: str, since: Any, *,
+def sends_nothing_more(ops: Any, transfer_id: Any, requirement: str, since: Any, *,
                        watch: float = 0.6) -> None:
     """Fail ``requirement`` if ``blocksSent`` moves from ``since`` within ``watch`` seconds."""
-    moved = poll(lambda: api.send.getTransfer(transfer_id),
+    moved = poll(lambda: ops.get_transfer(transfer_id),
                  lambda t: t.get("blocksSent") != since, timeout=watch)
     expect.that(requirement, not moved.satisfied, expected=f"blocksSent {since}",
-                actual=f"blocksSent {moved.value.get('blocksSent')}", api=api)
+                actual=f"blocksSent {moved.value.get('blocksSent')}", api=ops.api)

@@ -16,12 +16,14 @@ __all__ = ["connect_api", "resolve_client_kind", "vendor_available"]
 
 
 def vendor_available() -> bool:
-    """True when the vendor's ``jetstream`` package can be imported."""
+    """True when the vendor's ``jetstream`` package can be imported and proves to be the
+    vendor's (``constants.API_VERSION``, ``JetStream().api``: not any module of that name)."""
+    from jetstream_qa.conformance_core.targets import vendor_surface
     try:
-        module = importlib.import_module("jetstream")
-    except ImportError:
+        vendor_surface(importlib.import_module("jetstream"))
+    except (ImportError, ConfigurationError):
         return False
-    return hasattr(module, "JetStream")
+    return True
 
 
 def resolve_client_kind(kind: str) -> str:
@@ -38,11 +40,12 @@ def resolve_client_kind(kind: str) -> str:
     return kind
 
 
-def connect_api(kind: str, host: str, port: int, *, timeout: float, user: str,
-                password: str) -> Any:
+def connect_api(kind: str, host: str, port: int, *, timeout: float, user: str | None,
+                password: str | None) -> Any:
     """A connected, authenticated API object of client ``kind`` (``vendor``/``bundled``).
 
-    Authentication is skipped when the server says ``authRequired`` is false.
+    Authentication is skipped when the server says ``authRequired`` is false, or when
+    ``user`` is None (``getServerInfo`` needs no login).
 
     Raises:
         The client's own errors (bundled: :mod:`jetstream_qa.errors`) on connect/auth failure.
@@ -56,8 +59,8 @@ def connect_api(kind: str, host: str, port: int, *, timeout: float, user: str,
 
         api = JetStream().api(host, port, timeout=timeout).connect()
     try:
-        if api.server.getServerInfo().get("authRequired", True):
-            api.server.auth(user, password)
+        if user is not None and api.server.getServerInfo().get("authRequired", True):
+            api.server.auth(user, password or "")
     except BaseException:
         api.disconnect()
         raise

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jetstream_qa import __version__
+from jetstream_qa.binding import Binding, binding_for
 from jetstream_qa.errors import JetStreamQAError, ProtocolError, ServerError
 from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
 from jetstream_qa.loadrun.filesets import FileSet, Progress, load_recipe
@@ -83,6 +84,24 @@ class LoadSession:
         self._source_dir: Path | None = None
         self._data_address: tuple[str, int, str | None] | None = None
         self._ledger: TransferLedger | None = None
+        self._binding: Binding | None = None
+
+    @property
+    def binding(self) -> Binding:
+        """The binding of this process's client (vendor: ``JETSTREAM_BINDING`` file if set).
+
+        TODO(coordinator): a ``--js-binding`` option in LoadSettings (kept out of
+        loadrun/settings.py while another change edits it).
+        """
+        if self._binding is None:
+            import importlib
+            constants = importlib.import_module(
+                "jetstream.constants" if self.client_kind == "vendor" else
+                "jetstream_qa.constants")
+            path = os.environ.get("JETSTREAM_BINDING")
+            self._binding = binding_for(self.client_kind, constants,
+                                        Path(path) if path else None)
+        return self._binding
 
     # --- target -------------------------------------------------------------------------
     def start_target(self) -> Target:
@@ -268,9 +287,9 @@ class LoadSession:
 
 
 def _receiver_info(session: LoadSession, host: str, port: int) -> dict[str, Any]:
-    from jetstream_qa.client import JetStream  # getServerInfo needs no login
-
-    api = JetStream().api(host, port, timeout=session.settings.timeout).connect()
+    """The receiver's Server Information through this process's client (no login needed)."""
+    api = connect_api(session.client_kind, host, port, timeout=session.settings.timeout,
+                      user=None, password=None)
     try:
         return dict(api.server.getServerInfo())
     finally:

@@ -4,18 +4,20 @@
 complete transfers are handed to ``fire`` as delivered, failed ones as failures, and running
 ones get a grace period before they are cancelled (docs/protocol.md 4.4: ``cancel`` from
 ``pending``/``sending``/``suspended`` gives ``cancelled``; from a final status it is refused
-with NotReady, i.e. the transfer finished meanwhile and is planned again).
+with NotReady, i.e. the transfer finished meanwhile and is planned again). Waiting and
+cancelling go through the binding (``session.binding``): the client's blocking wait or polling
+``getTransfer``; a client without a bound cancel leaves the transfer running (it counts as
+cancelled at stop, as one that did not end).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from jetstream_qa.errors import JetStreamQAError
-from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
+from jetstream_qa.binding import Operations
+from jetstream_qa.loadrun.ledger import Settlement
 
 if TYPE_CHECKING:
     from jetstream_qa.loadrun.session import LoadSession
@@ -48,12 +50,13 @@ def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[st
     plan = [item for item in session.ledger.plan(transfers)
             if not (leave_running and item.action == "cancel")]
     deadline = time.monotonic() + grace_s
+    ops = Operations(session.binding, api)
     for item in plan:
         if item.action == "cancel":
-            final = _finish_or_cancel(api, int(item.transfer_id), session.settings.timeout,
+            final = _finish_or_cancel(ops, int(item.transfer_id), session.settings.timeout,
                                       grace_s=deadline - time.monotonic())
             item = next(iter(session.ledger.plan([final])), item)
-            if item.action == "cancel" or final.get("status") == "cancelled":
+            if item.action == "cancel" or ops.status(final) == "cancelled":
                 if session.ledger.settle(item.intent.dest_path):
                     session.recorder.note_transfer_id(item.transfer_id)
                     session.recorder.note_cancelled_at_stop(item.intent.dest_path,
@@ -63,18 +66,15 @@ def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[st
     return len(plan)
 
 
-def _finish_or_cancel(api: Any, transfer_id: int, timeout: float, *, grace_s: float = 0.0
-                      ) -> dict[str, Any]:
-    """Wait up to ``grace_s`` for a transfer to finish, else cancel it; return it once final
-    (or as it is ``timeout`` seconds after the cancel)."""
+def _finish_or_cancel(ops: Operations, transfer_id: int, timeout: float, *,
+                      grace_s: float = 0.0) -> dict[str, Any]:
+    """Wait up to ``grace_s`` for a transfer to finish, else cancel it (when the client can);
+    return it once final, or as it is ``timeout`` seconds after the cancel."""
     if grace_s > 0:
-        with contextlib.suppress(JetStreamQAError):  # RequestTimeout: still running
-            final = dict(api.send.waitForTransfer(transfer_id, timeout=grace_s))
-            if final.get("status") in FINAL_STATUSES:
-                return final
-    with contextlib.suppress(JetStreamQAError):  # NotReady: it finished meanwhile
-        api.send.cancelTransfer(transfer_id)
-    try:
-        return dict(api.send.waitForTransfer(transfer_id, timeout=timeout))
-    except JetStreamQAError:  # still not final: counted as cancelled at stop
-        return dict(api.send.getTransfer(transfer_id))
+        final = ops.wait_transfer(transfer_id, timeout=grace_s)
+        if ops.status(final) in ops.final_statuses:
+            return final
+    if not ops.has("cancel_transfer"):
+        return ops.get_transfer(transfer_id)
+    ops.refused(lambda: ops.cancel_transfer(transfer_id))  # refused: it finished meanwhile
+    return ops.wait_transfer(transfer_id, timeout=timeout)

@@ -403,6 +403,8 @@ class ServerState:
         self.destinations: dict[str, DestinationRecord] = {}
         self.transfers: dict[int, TransferRecord] = {}
         self.tokens: dict[str, TokenRecord] = {}
+        self.shared_tokens: dict[str, Any] = {}
+        """Shared ("shareable link") tokens, ``handlers/shared.py`` (not persisted yet)."""
         self.server_id = ""
         """This run's ``serverId`` (set by the app before the engine is built)."""
         self.server_uid = ""

@@ -1,5 +1,6 @@
 """Reports against a real server: pytest-html (self-contained, environment, matrix,
-evidence), JUnit and JSON, and no password anywhere in them; the fake vendor package path."""
+evidence), JUnit and JSON, and no password anywhere in them; the vendor path through the strict
+stand-in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 INNER = ("-p", "no:cacheprovider", "-p", "no:locust")
-FAKE_VENDOR = Path(__file__).resolve().parents[1] / "fake_vendor"
+VENDOR_STANDIN = Path(__file__).resolve().parents[1] / "vendor_standin"
 
 CASES = '''
 import pytest
@@ -77,19 +78,20 @@ def test_reports_carry_evidence_and_no_password(pytester: pytest.Pytester, ref_p
     assert '<property name="verdict" value="FAIL"' in junit
 
 
-def test_fake_vendor_client_is_used(pytester: pytest.Pytester,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--js-client vendor`` drives the vendor package (here a stand-in on sys.path) and the
-    environment table says so; no target given, so the embedded pair starts."""
+def test_vendor_standin_client_is_used(pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--js-client vendor`` drives the strict stand-in (``tests/vendor_standin``, on
+    PYTHONPATH) through its own package, names the package picked, and the environment table
+    says so; no target given, so the embedded pair starts."""
     pytester.makepyfile(test_vendor='''
         import pytest
         from jetstream_qa import expect
 
         @pytest.mark.js_case("vendor/handshake/works", source="examples.html")
-        def test_works(js_sender, js_client, js_constants):
+        def test_works(js_sender, js_client):
             """The vendor client connects, authenticates and calls through."""
-            assert type(js_sender._api).__module__ == "jetstream"
-            assert js_constants.symlink_follow == 1 and "SYMLINK_FOLLOW" in js_constants.ours
+            assert type(js_sender.__jsqa_wrapped__).__module__ == "jetstream.api"
+            assert js_client.origin.startswith("jetstream 2.9.2+standin at ")
             info = js_sender.server.getServerInfo()
             expect.equal("apiVersion", 40, info["apiVersion"], api=js_sender)
             assert any(line.startswith("getServerInfo(") for line in js_sender.call_log.lines())
@@ -100,17 +102,43 @@ def test_fake_vendor_client_is_used(pytester: pytest.Pytester,
             if not js_client.accepts("api_version"):
                 js_not_applicable("vendor client has no api_version")
     ''')
-    monkeypatch.setenv("PYTHONPATH", str(FAKE_VENDOR))
+    monkeypatch.setenv("PYTHONPATH", str(VENDOR_STANDIN))
     result = pytester.runpytest_subprocess(*INNER, "--js-client=vendor", "--html=r.html",
                                            timeout=180)
     assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*client vendor (jetstream 2.9.2+standin at *)*"])
     doc = json.loads((pytester.path / "reports" / "conformance.json").read_text())
     assert doc["environment"]["clientKind"] == "vendor"
+    assert doc["environment"]["clientPackage"].startswith("jetstream 2.9.2+standin at ")
     assert {c["id"]: c["verdict"] for c in doc["cases"]} == {
         "vendor/handshake/works": "PASS", "vendor/handshake/no-version-knob": "NOT_APPLICABLE"}
     html = (pytester.path / "r.html").read_text()
     assert "<th>Client kind</th><td>vendor</td>" in html  # our environment table
     assert "JetStream Client kind&#34;: &#34;vendor" in html  # pytest-html's Environment
+
+
+def test_auto_ignores_a_jetstream_package_that_is_not_the_vendors(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index holds an unrelated ``jetstream`` (a CloudFormation tool): ``auto`` falls
+    back to the bundled client, ``vendor`` refuses it naming the package found."""
+    impostor = pytester.path / "impostor" / "jetstream"
+    impostor.mkdir(parents=True)
+    (impostor / "__init__.py").write_text('"""CloudFormation templates."""\n')
+    pytester.makepyfile(test_x='''
+        import pytest
+        @pytest.mark.js_case("vendor/auto/x", source="x")
+        def test_x(js_client):
+            """the client is the bundled one"""
+            assert js_client.kind.value == "bundled"
+    ''')
+    monkeypatch.setenv("PYTHONPATH", str(impostor.parent))
+    auto = pytester.runpytest_subprocess(*INNER, "--js-client=auto", "--js-sender=127.0.0.1:9",
+                                         timeout=120)
+    assert auto.ret == 0, auto.stdout.str()
+    vendor = pytester.runpytest_subprocess(*INNER, "--js-client=vendor",
+                                           "--js-sender=127.0.0.1:9", timeout=120)
+    assert vendor.ret != 0
+    assert "not the JetStream vendor package" in vendor.stdout.str() + vendor.stderr.str()
 
 
 def test_vendor_requested_but_missing(pytester: pytest.Pytester) -> None:

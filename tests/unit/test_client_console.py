@@ -12,6 +12,7 @@ import pytest
 from test_client import FakeServer, echo
 
 from jetstream_qa import cli, errors
+from jetstream_qa.client import COMMANDS
 from jetstream_qa.commands.api import parse_call
 from jetstream_qa.wire.control import ErrorResponse, Message, Request
 
@@ -134,4 +135,5 @@ def test_list_commands_names_every_command(capsys: pytest.CaptureFixture[str]) -
     assert cli.main(["api", "--list-commands"]) == 0
     out = capsys.readouterr().out
     assert "send.createTransfer --destinationId --manifestId [--destinationPath]" in out
-    assert len(out.splitlines()) == 41
+    assert "createSharedToken --manifestId [--downloadLimit]" in out
+    assert len(out.splitlines()) == len(COMMANDS) == 46

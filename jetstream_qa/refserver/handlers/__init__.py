@@ -4,6 +4,14 @@ Importing this package registers every command of ``docs/protocol.md`` section 3
 :data:`jetstream_qa.refserver.registry.COMMANDS`.
 """
 
-from jetstream_qa.refserver.handlers import admin, recv, send, server, tokens, transfers
+from jetstream_qa.refserver.handlers import (
+    admin,
+    recv,
+    send,
+    server,
+    shared,
+    tokens,
+    transfers,
+)
 
-__all__ = ["admin", "recv", "send", "server", "tokens", "transfers"]
+__all__ = ["admin", "recv", "send", "server", "shared", "tokens", "transfers"]

@@ -188,6 +188,7 @@ async def create_destination(ctx: Context, *, destinationAddress: str,
         destination_public_key=destinationPublicKey.lower() if destinationPublicKey else None,
         send_rate_max=sendRateMax, min_cipher=minCipher, owner_token=who.token,
         owner_token_session=who.session)
+    record.connection_id = f"conn-{record.destination_id}"  # ours: one per destination
     ctx.state.destinations[record.destination_id] = record
     ctx.state.changed("destination", record)
     reply = record.to_json()
