@@ -264,7 +264,7 @@ def connector(target: Target, choice: ClientChoice, settings: Settings, state: C
             if creds is None and login != "user":
                 raise NotApplicableCase(f"no {login} configured ({_LOGINS[login]})")
         where = address or (target.sender if side == "sender" else target.receiver)
-        if where == target.sender and contact is not None \
+        if address is None and where == target.sender and contact is not None \
                 and contact.reach is Reach.UNREACHABLE:
             raise Inconclusive(f"not run against the server: {contact.explain()}")
         wait = None if timeout == "client-default" else (timeout or settings.timeout)
