@@ -127,8 +127,10 @@ def test_server_drops_silent_client(js_target, js_settings):
                 actual=f"still open after {wait_s:g} s")
 
 
-def _auth_async(api, target):
+def _auth_async(api, target, not_applicable):
     creds = target.user
+    if creds is None:
+        not_applicable("no --js-user: authAsync needs an account")
     password = creds.password.reveal() if creds.password else ""
     request = api.server.authAsync(creds.user, password)
     expect.has_fields("authAsync returns a Request structure {'requestId': int}", request,
@@ -186,7 +188,7 @@ def _request_status(api, request_id, settings):
 
 
 @pytest.mark.js_case("timeouts/request-result/blocks-until-done", level="MUST", source=S12)
-def test_request_result_blocks(js_connect, js_target, js_settings):
+def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applicable):
     """getRequestResult waits until the request is done and returns its result (None for
     authAsync); afterwards getRequestStatus shows it finished.
 
@@ -194,7 +196,7 @@ def test_request_result_blocks(js_connect, js_target, js_settings):
     None for authAsync"; S13 shows status 'complete', processing False.
     """
     api = js_connect("sender", login=None)
-    request_id = _auth_async(api, js_target)
+    request_id = _auth_async(api, js_target, js_not_applicable)
     result = api.server.getRequestResult(request_id, timeout=js_settings.timeout)
     expect.equal("getRequestResult of authAsync returns None", None, result, api=api)
     status = api.server.getRequestStatus(request_id)
@@ -205,11 +207,12 @@ def test_request_result_blocks(js_connect, js_target, js_settings):
 
 
 @pytest.mark.js_case("timeouts/request-records/expire", level="MAY/INFO", source=S12)
-def test_request_records_expire(js_connect, js_target, js_settings, js_info):
+def test_request_records_expire(js_connect, js_target, js_settings, js_info,
+                                js_not_applicable):
     """Request records expire some time after they finish (S12 warns that they do; the
     delay is not documented). Observed for up to 3 s (quick) or 330 s (full); INFO."""
     api = js_connect("sender", login=None)
-    request_id = _auth_async(api, js_target)
+    request_id = _auth_async(api, js_target, js_not_applicable)
     api.server.getRequestResult(request_id, timeout=js_settings.timeout)
     finished = time.monotonic()
     wait_s = 330.0 if js_settings.profile == "full" else 3.0

@@ -203,6 +203,9 @@ def _apply(report: pytest.TestReport, item: pytest.Item, result: CaseResult,
         report.wasxfail = result.expectation_reason or "expected by expectation file"
     elif verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
         report.outcome = "failed"
+    elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT) and report.when == "setup":
+        report.outcome = "skipped"  # the case never ran: a passed setup would run its body
+        report.longrepr = (str(item.path), 0, f"{verdict.value}: {result.actual}")
     elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT):
         report.outcome = "passed"
         report.longrepr = None

@@ -11,12 +11,14 @@
 =============================================== ===================================== =========
 exception                                       when                                  outcome
 =============================================== ===================================== =========
-TransportError, ConnectionError, TimeoutError   the server had answered (``Contact``) BROKEN
+TransportError, ConnectionError, TimeoutError   the server had answered (``Contact``) LOST
                                                 (stalled, closed, died: named)
                                                 TCP ok, handshake broken              ENVIRONMENT
                                                 never reached / not probed            ENVIRONMENT
-ServerError (error answer, ProtocolError,       any phase                             BROKEN
-malformed or wrongly typed answer)
+ProtocolError (broken framing, malformed or     any phase                             LOST
+wrongly typed answer), SessionRefused (an error
+instead of the hello: ``Busy``)
+ServerError (an error answer)                   any phase                             BROKEN
 AuthenticationFailed/PermissionDenied/          setup (the configured account or      ENVIRONMENT
 ApiVersionMismatch                              client refused)
 Inconclusive, OSError ENOSPC/EDQUOT             any phase                             ENVIRONMENT
@@ -27,6 +29,8 @@ AssertionError, KeyError (an answer lacks a     call                            
 key), anything else
 =============================================== ===================================== =========
 
+LOST is a FAIL at any level: a server that stalls, dies or breaks the protocol while an INFO
+or SHOULD case talks to it has broken the protocol's MUSTs, not the case's requirement.
 A SUITE_ERROR is the case's or the harness's own bug: the plugin shows it as a pytest ERROR
 labelled "suite bug", never as the server's FAIL.
 """
@@ -54,8 +58,8 @@ from jetstream_qa.errors import (
     TransportError,
 )
 
-__all__ = ["CaseFailure", "Classified", "Inconclusive", "NotApplicableCase", "classify",
-           "evidence_of", "transport_story"]
+__all__ = ["CaseFailure", "Classified", "Inconclusive", "NotApplicableCase", "SessionRefused",
+           "classify", "evidence_of", "transport_story"]
 
 
 class CaseFailure(JetStreamQAError, AssertionError):
@@ -83,6 +87,13 @@ class CaseFailure(JetStreamQAError, AssertionError):
             lines.append("Recent API calls (oldest first):")
             lines.extend(f"  {c}" for c in self.calls)
         return "\n".join(lines)
+
+
+class SessionRefused(ServerError):
+    """The server answered the client hello with an error (``Busy`` ...) instead of a
+    session: a broken handshake, a FAIL whatever the case's level."""
+
+    code = "SessionRefused"
 
 
 class Inconclusive(JetStreamQAError):
@@ -171,9 +182,13 @@ def classify(exc: BaseException | None, *, contact: Contact | None = None,
     contact = contact or Contact()
     if _is_transport(exc):
         if contact.answered:
-            return Classified(Outcome.BROKEN, transport_story(exc))
+            return Classified(Outcome.LOST, transport_story(exc))
         return Classified(Outcome.ENVIRONMENT, f"{contact.explain()}; this case saw: "
                           f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ProtocolError):
+        return Classified(Outcome.LOST, f"the server broke the protocol: {exc.message}")
+    if isinstance(exc, SessionRefused):
+        return Classified(Outcome.LOST, exc.message)
     if phase == "setup":
         return _classify_setup(exc, contact)
     if isinstance(exc, _SUITE_BUG_TYPES) and not _raised_in_client(exc):
@@ -191,8 +206,7 @@ def _classify_setup(exc: BaseException, contact: Contact) -> Classified:
     if isinstance(exc, CaseFailure):
         return Classified(Outcome.BROKEN)
     if isinstance(exc, ServerError):
-        what = "broke the protocol" if isinstance(exc, ProtocolError) else "refused"
-        return Classified(Outcome.BROKEN, f"the server {what} while the case was being set "
+        return Classified(Outcome.BROKEN, f"the server refused while the case was being set "
                           f"up: {type(exc).__name__}: {exc.message}")
     return Classified(Outcome.SUITE_ERROR, _suite_bug(exc))
 

@@ -22,7 +22,11 @@ from jetstream_qa import constants as our_constants
 from jetstream_qa.conformance_core import filesets
 from jetstream_qa.conformance_core.cases import CaseResult
 from jetstream_qa.conformance_core.contact import Contact, Reach
-from jetstream_qa.conformance_core.failures import Inconclusive, NotApplicableCase
+from jetstream_qa.conformance_core.failures import (
+    Inconclusive,
+    NotApplicableCase,
+    SessionRefused,
+)
 from jetstream_qa.conformance_core.session import CaseState
 from jetstream_qa.conformance_core.settings import HostPort, Settings, StorageRoot
 from jetstream_qa.conformance_core.summary import Environment, RunSummary
@@ -39,6 +43,7 @@ from jetstream_qa.errors import (
     ConfigurationError,
     JetStreamQAError,
     PermissionDenied,
+    ServerError,
 )
 
 __all__ = [
@@ -272,7 +277,14 @@ def connector(target: Target, choice: ClientChoice, settings: Settings, state: C
                               api_version=api_version)
         state.apis.append(api)
         opened.append(api)
-        api.connect()
+        try:
+            api.connect()
+        except ApiVersionMismatch:
+            raise
+        except ServerError as exc:
+            raise SessionRefused(f"the server refused the session at the hello: "
+                                 f"{type(exc).__name__}: {exc.message}",
+                                 details=exc.details) from exc
         if creds is not None:
             api.server.auth(creds.user, creds.password.reveal() if creds.password else "")
         return api

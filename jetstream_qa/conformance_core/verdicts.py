@@ -13,6 +13,7 @@ outcome        MUST         SHOULD       INFO         any level
 ============== ============ ============ ============ ==============
 held           PASS         PASS         INFO         INFO if js_info was called
 broken         FAIL         NON_STRICT   INFO
+lost                                                  FAIL (stalled, died, broke the protocol)
 environment                                           INCONCLUSIVE
 suite error                                           INCONCLUSIVE (shown as a pytest ERROR)
 not applicable                                        NOT_APPLICABLE
@@ -99,6 +100,8 @@ class Outcome(enum.Enum):
 
     HELD = "held"
     BROKEN = "broken"
+    LOST = "lost"
+    """The server stalled, died or broke the protocol: a FAIL whatever the case's level."""
     ENVIRONMENT = "environment"
     SUITE_ERROR = "suite error"
     NOT_APPLICABLE = "not applicable"
@@ -110,6 +113,8 @@ def decide(level: Level, outcome: Outcome, *, info_recorded: bool = False) -> Ve
         return Verdict.INCONCLUSIVE
     if outcome is Outcome.NOT_APPLICABLE:
         return Verdict.NOT_APPLICABLE
+    if outcome is Outcome.LOST:
+        return Verdict.FAIL
     if level is Level.INFO:
         return Verdict.INFO
     if outcome is Outcome.HELD:

@@ -102,6 +102,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "MIN_CIPHER_UNENCRYPTED is chosen as NONE: no authentication of datagrams"),
     # robustness
     Fault("crash-on-malformed-frame", "robustness", "the server exits on a malformed frame"),
+    Fault("exit-on-create-transfer", "transfers",
+          "the sending server exits on its first createTransfer (dies mid-run)"),
 )}
 
 

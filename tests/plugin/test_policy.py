@@ -12,7 +12,7 @@ from jetstream_qa import expect
 from jetstream_qa.conformance_core.contact import Contact, Reach
 from jetstream_qa.conformance_core.failures import CaseFailure, classify
 from jetstream_qa.conformance_core.targets import check_answer
-from jetstream_qa.conformance_core.verdicts import Outcome, Verdict
+from jetstream_qa.conformance_core.verdicts import Level, Outcome, Verdict, decide
 from jetstream_qa.errors import (
     ApiVersionMismatch,
     AuthenticationFailed,
@@ -46,7 +46,7 @@ def _raise(exc: BaseException) -> BaseException:
 def test_transport_after_an_answer_is_a_named_fail(exc: BaseException, story: str) -> None:
     for phase in ("setup", "call"):
         judged = classify(exc, contact=SESSION, phase=phase)
-        assert judged.outcome is Outcome.BROKEN
+        assert judged.outcome is Outcome.LOST
         assert judged.story.startswith(story), judged.story
 
 
@@ -59,9 +59,16 @@ def test_transport_before_any_session_is_the_environment(contact: Contact | None
 
 
 def test_server_errors_are_fail_in_setup_and_call() -> None:
-    for exc in (ProtocolError("garbage"), ServerError("Busy")):
-        assert classify(exc, contact=HANDSHAKE, phase="setup").outcome is Outcome.BROKEN
-        assert classify(exc, contact=SESSION).outcome is Outcome.BROKEN
+    for phase in ("setup", "call"):
+        assert classify(ProtocolError("garbage"), contact=HANDSHAKE,
+                        phase=phase).outcome is Outcome.LOST
+        assert classify(ServerError("Busy"), contact=SESSION,
+                        phase=phase).outcome is Outcome.BROKEN
+
+
+def test_a_lost_server_fails_cases_of_every_level() -> None:
+    for level in Level:
+        assert decide(level, Outcome.LOST) is Verdict.FAIL
 
 
 def test_refused_account_or_version_in_setup_is_explained_environment() -> None:

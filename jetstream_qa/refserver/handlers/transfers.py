@@ -9,6 +9,7 @@ elevated superuser) may see or change it. Suspend/resume/cancel follow the statu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from jetstream_qa.constants import MinCipher, OverwriteMode, Permission
@@ -49,6 +50,8 @@ async def create_transfer(ctx: Context, *, destinationId: str, manifestId: str,
                           checkpointFrequencySeconds: float | None = None,
                           sendRateMax: int | None = None) -> dict[str, Any]:
     """Queue a transfer of a complete manifest to a destination; returns it, pending."""
+    if ctx.app.config.has_fault("exit-on-create-transfer"):
+        os._exit(3)  # the fault: the sending server dies mid-run, the answer never comes
     who = ctx.who()
     st = ctx.state
     ctx.session.require(st, Permission.DOWNLOAD)
