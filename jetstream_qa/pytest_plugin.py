@@ -378,20 +378,25 @@ def js_constants(js_client: impl.ClientChoice) -> impl.ServerConstants:
 
 
 @pytest.fixture(scope="session")
-def js_target(js_session_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+def js_target(pytestconfig: pytest.Config, js_session_settings: Settings,
+              js_client: impl.ClientChoice, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[impl.Target]:
-    """The servers under test: the given target, or the embedded pair (started once)."""
+    """The servers under test: the given target, or the embedded pair (started once).
+
+    Probed once before any case uses it (fingerprint and :class:`Contact`): whether the
+    server had answered decides if a later stall or loss is its FAIL.
+    """
     with impl.target_context(js_session_settings, tmp_path_factory) as target:
+        run = pytestconfig.stash[RUN]
+        run.environment, run.contact = impl.probe(target, js_client, js_session_settings)
         yield target
 
 
 @pytest.fixture(scope="session")
-def js_environment(pytestconfig: pytest.Config, js_target: impl.Target,
-                   js_client: impl.ClientChoice, js_session_settings: Settings) -> Environment:
+def js_environment(pytestconfig: pytest.Config, js_target: impl.Target) -> Environment:
     """Fingerprint of the sender (``getServerInfo``), recorded for every report."""
-    env, contact = impl.probe(js_target, js_client, js_session_settings)
-    pytestconfig.stash[RUN].environment = env
-    pytestconfig.stash[RUN].contact = contact
+    env = pytestconfig.stash[RUN].environment
+    assert env is not None  # set by js_target
     return env
 
 
