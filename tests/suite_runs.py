@@ -3,6 +3,10 @@
 :func:`run_conformance` runs the real entry point (``python -m pytest conformance --js-sender
 ... --js-report-json PATH``) with a deadline, and returns the exit status, the JSON summary's
 cases and the output tail. No JETSTREAM_*/PYTEST_* variable of the caller leaks in.
+:func:`pair_options` and :func:`pair_environment` point a run at a started
+:class:`~jetstream_qa.refserver.embedded.EmbeddedPair` (passwords only in the environment).
+Shared by ``tests/hostile`` and ``tests/meta`` (``tests/`` is on ``sys.path`` through its
+conftest).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["REPO", "Run", "run_conformance"]
+if TYPE_CHECKING:
+    from jetstream_qa.refserver.embedded import EmbeddedPair
 
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["REPO", "Run", "pair_environment", "pair_options", "run_conformance"]
+
+REPO = Path(__file__).resolve().parents[1]
 STARTUP_S = 30.0
 """Allowance for interpreter start, collection and the probe, on top of cases x timeout."""
 
@@ -67,3 +74,25 @@ def run_conformance(options: Sequence[str], report: Path, *, deadline_s: float,
         raise AssertionError(f"no JSON summary ({exc}); exit {proc.returncode}:\n{output}") \
             from None
     return Run(proc.returncode, tuple(summary["cases"]), output, took)
+
+
+def pair_options(pair: EmbeddedPair) -> list[str]:
+    """``--js-*`` options naming both servers, their roots and users (no passwords)."""
+    sender, receiver = pair.sender, pair.receiver
+    return ["--js-client", "bundled",
+            "--js-sender", f"{sender.host}:{sender.api_port}",
+            "--js-receiver", f"{receiver.host}:{receiver.api_port}",
+            "--js-receiver-data", f"{receiver.recv_host}:{receiver.recv_port}",
+            "--js-sender-root", str(sender.storage_root),
+            # the receiver's sandbox is its storage root: server path '/' (embedded_target)
+            "--js-receiver-root", f"{receiver.storage_root}=/",
+            "--js-user", pair.user.name, "--js-user2", pair.other_user.name,
+            "--js-superuser", pair.superuser.name]
+
+
+def pair_environment(pair: EmbeddedPair) -> dict[str, str]:
+    """The passwords of the pair's users, as the JETSTREAM_* variables the plugin reads."""
+    return {"JETSTREAM_API_PASSWORD": pair.user.password,
+            "JETSTREAM_API_PASSWORD2": pair.other_user.password,
+            "JETSTREAM_API_SUPERUSER_PASSWORD": pair.superuser.password,
+            "PYTHONDONTWRITEBYTECODE": "1"}
