@@ -52,11 +52,14 @@ class Run:
 
 
 def run_conformance(options: Sequence[str], report: Path, *, deadline_s: float,
-                    env: Mapping[str, str] | None = None) -> Run:
+                    env: Mapping[str, str] | None = None,
+                    files: Sequence[str] = ()) -> Run:
     """Run the suites with ``options``; fail (AssertionError) if they outlive ``deadline_s``
-    or write no JSON summary."""
+    or write no JSON summary. ``files`` (names under ``conformance/``) narrows collection;
+    default: every suite."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("JETSTREAM_", "PYTEST_"))}
-    command = [sys.executable, "-m", "pytest", str(REPO / "conformance"), "-p",
+    paths = [str(REPO / "conformance" / f) for f in files] or [str(REPO / "conformance")]
+    command = [sys.executable, "-m", "pytest", *paths, "-p",
                "no:cacheprovider", "-p", "no:xdist", "-q", "--js-client", "bundled",
                "--js-report-json", str(report), *options]
     started = time.monotonic()
