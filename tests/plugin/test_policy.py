@@ -31,7 +31,7 @@ HANDSHAKE = Contact(Reach.HANDSHAKE_FAILED, "ProtocolError: garbage", target="12
 def _raise(exc: BaseException) -> BaseException:
     try:
         raise exc
-    except BaseException as caught:  # noqa: BLE001 - keep the traceback like a case would
+    except BaseException as caught:
         return caught
 
 
