@@ -15,9 +15,9 @@ import socket
 import time
 
 import pytest
-import transfer_support as ts
 
 from jetstream_qa import expect
+from jetstream_qa.conformance_core import transfer_steps as ts
 from jetstream_qa.conformance_core.peers import mute_after_hello, never_answering_listener
 from jetstream_qa.conformance_core.polling import poll
 from jetstream_qa.errors import ConnectTimeout, NotFound, RequestTimeout
