@@ -4,7 +4,9 @@ Vendor pages: ``jetstream.constants`` (S11: DEFAULT_TIMEOUT_SECONDS = 10, "conne
 attempts will timeout and fail if unresponsive for 10 seconds") and Asynchronous Commands
 (S12: getRequestStatus "returns immediately", getRequestResult "blocks until the request is
 done", request records "expire"). Durations are measured with ``time.monotonic``; the 10 %
-tolerance is the brief's, the absolute slack covers scheduling on a loaded machine.
+tolerance is the brief's, the absolute slack covers scheduling on a loaded machine. Every wait
+is bounded: ``getRequestResult`` gets ``timeout=--js-timeout`` (the client then waits at
+most twice that), every other call the client's request timeout.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import time
 import pytest
 
 from jetstream_qa import expect
+from jetstream_qa.conformance_core import transfer_steps as ts
 from jetstream_qa.conformance_core.peers import mute_after_hello, never_answering_listener
 from jetstream_qa.conformance_core.polling import poll
 from jetstream_qa.errors import ConnectTimeout, NotFound, RequestTimeout
 
 S11 = "jetstream-api/2.9.2/api/python/jetstream.constants.html"
 S12 = "jetstream-api/2.9.1/api/asynchronous_commands.html"
+S44 = "jetstream-client/2.9.2/transfers/transfer-monitor.html"
 QUICK_TIMEOUT_S = 2.0
 SLACK_S = 0.15
 
@@ -123,8 +127,10 @@ def test_server_drops_silent_client(js_target, js_settings):
                 actual=f"still open after {wait_s:g} s")
 
 
-def _auth_async(api, target):
+def _auth_async(api, target, not_applicable):
     creds = target.user
+    if creds is None:
+        not_applicable("no --js-user: authAsync needs an account")
     password = creds.password.reveal() if creds.password else ""
     request = api.server.authAsync(creds.user, password)
     expect.has_fields("authAsync returns a Request structure {'requestId': int}", request,
@@ -132,28 +138,57 @@ def _auth_async(api, target):
     return request["requestId"]
 
 
-@pytest.mark.js_case("timeouts/request-status/never-blocks", level="MUST", source=S12)
-def test_request_status_never_blocks(js_connect, js_target, js_settings):
-    """getRequestStatus answers at once (it never waits for the request to finish) with
-    the request's processing flag and status.
+@pytest.mark.js_case("timeouts/request-status/never-blocks", level="MUST",
+                     source=f"{S12}; {S44}")
+def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settings,
+                                     js_not_applicable):
+    """getRequestStatus of a request the server is still working on answers at once, with
+    processing True (it never waits for the request to finish).
 
     S12: getRequestStatus "returns immediately and says whether the server is still working
-    on the request".
+    on the request". The request kept running is a ``setSendRateAsync`` on a transfer the
+    case holds suspended (S44: Suspend/Resume): a rate applies to a running sender, so the
+    request can only end once the case resumes the transfer. A server that finishes it
+    anyway leaves nothing to observe (NOT_APPLICABLE).
     """
-    api = js_connect("sender", login=None)
-    request_id = _auth_async(api, js_target)
-    started = time.monotonic()
-    status = api.server.getRequestStatus(request_id)
-    elapsed = time.monotonic() - started
-    expect.has_fields("getRequestStatus reports processing and status", status,
-                      {"processing": bool, "status": str}, api=api)
+    api = js_sender
+    suspend = ts.method_or_not_applicable(api, "send", "suspendTransfer", js_not_applicable)
+    _, tid = ts.running_slow_transfer(api, js_target, js_scratch, js_settings)
+    suspend(tid)
+    expect.transfer_status(api, tid, "suspended", timeout=js_settings.timeout)
+    try:
+        request = api.send.setSendRateAsync(tid, 2 * ts.SLOW_RATE)
+        status, elapsed = _request_status(api, request["requestId"], js_settings)
+    finally:
+        api.send.resumeTransfer(tid)
+    expect.has_fields("getRequestStatus reports whether the request is processing", status,
+                      {"processing": bool}, api=api)
+    if status["processing"] is False:
+        js_not_applicable("the server finished setSendRateAsync on a suspended transfer at "
+                          "once: no running request to observe")
     bound = min(1.0, js_settings.timeout / 2)
     expect.that("getRequestStatus answers at once", elapsed < bound,
                 expected=f"an answer within {bound:g} s", actual=f"{elapsed:.3f} s", api=api)
+    api.server.getRequestResult(request["requestId"], timeout=js_settings.timeout)
+    ts.complete(api, tid, js_settings)
+
+
+def _request_status(api, request_id, settings):
+    """(getRequestStatus answer, seconds it took); a status call that does not answer
+    within the request timeout fails the requirement (it blocks on the request)."""
+    started = time.monotonic()
+    try:
+        status = api.server.getRequestStatus(request_id)
+    except RequestTimeout as exc:
+        raise expect.fail("getRequestStatus answers at once while the request runs",
+                          f"an answer within {settings.timeout:g} s",
+                          f"no answer: {exc.message} (it waits for the request)",
+                          api=api) from exc
+    return status, time.monotonic() - started
 
 
 @pytest.mark.js_case("timeouts/request-result/blocks-until-done", level="MUST", source=S12)
-def test_request_result_blocks(js_connect, js_target):
+def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applicable):
     """getRequestResult waits until the request is done and returns its result (None for
     authAsync); afterwards getRequestStatus shows it finished.
 
@@ -161,8 +196,8 @@ def test_request_result_blocks(js_connect, js_target):
     None for authAsync"; S13 shows status 'complete', processing False.
     """
     api = js_connect("sender", login=None)
-    request_id = _auth_async(api, js_target)
-    result = api.server.getRequestResult(request_id)
+    request_id = _auth_async(api, js_target, js_not_applicable)
+    result = api.server.getRequestResult(request_id, timeout=js_settings.timeout)
     expect.equal("getRequestResult of authAsync returns None", None, result, api=api)
     status = api.server.getRequestStatus(request_id)
     expect.equal("after getRequestResult the request is no longer processing", False,
@@ -172,12 +207,13 @@ def test_request_result_blocks(js_connect, js_target):
 
 
 @pytest.mark.js_case("timeouts/request-records/expire", level="MAY/INFO", source=S12)
-def test_request_records_expire(js_connect, js_target, js_settings, js_info):
+def test_request_records_expire(js_connect, js_target, js_settings, js_info,
+                                js_not_applicable):
     """Request records expire some time after they finish (S12 warns that they do; the
     delay is not documented). Observed for up to 3 s (quick) or 330 s (full); INFO."""
     api = js_connect("sender", login=None)
-    request_id = _auth_async(api, js_target)
-    api.server.getRequestResult(request_id)
+    request_id = _auth_async(api, js_target, js_not_applicable)
+    api.server.getRequestResult(request_id, timeout=js_settings.timeout)
     finished = time.monotonic()
     wait_s = 330.0 if js_settings.profile == "full" else 3.0
 

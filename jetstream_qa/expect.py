@@ -12,7 +12,11 @@ Each verifier checks one requirement, owns its wait loop (poll with a deadline, 
 
 Pass ``api`` (one API object or several) wherever the verifier does not already take one, so
 the failure carries the calls that led there. Transport errors raised while a verifier waits
-(the server vanished) propagate unchanged: the plugin turns them into INCONCLUSIVE.
+(the server stalled or vanished) propagate unchanged: once the server has answered, the plugin
+turns them into a FAIL naming what happened (``conformance_core.failures.classify``). Every
+wait is bounded: verifiers take a ``timeout`` and each call inside is bounded by the client's
+request timeout (``--js-timeout``), so a verifier ends within ``timeout`` plus one request
+timeout.
 
 Usage (see ``docs/writing-cases.md``)::
 
@@ -51,6 +55,7 @@ __all__ = [
     "raises",
     "that",
     "transfer_status",
+    "typed",
     "within",
 ]
 
@@ -88,8 +93,16 @@ def that(requirement: str, condition: bool, *, expected: Any, actual: Any,
         raise fail(requirement, expected, actual, api=api)
 
 
+def typed(value: Any) -> str:
+    """``repr`` of ``value`` with its type: ``'40' (str)``, ``40 (int)``, ``None (NoneType)``."""
+    return f"{shorten(repr(value))} ({type(value).__name__})"
+
+
 def equal(requirement: str, expected: Any, actual: Any, *, api: Any = None) -> None:
     """``actual == expected`` (and of the same type for bools vs ints).
+
+    When the two differ in type, Expected and Actual show the types (``'40' (str)`` vs
+    ``40 (int)``), so values that print alike are told apart.
 
     Raises:
         CaseFailure: they differ.
@@ -97,6 +110,8 @@ def equal(requirement: str, expected: Any, actual: Any, *, api: Any = None) -> N
     __tracebackhide__ = True
     same_kind = isinstance(expected, bool) == isinstance(actual, bool)
     if not (same_kind and actual == expected):
+        if type(expected) is not type(actual):
+            raise fail(requirement, typed(expected), typed(actual), api=api)
         raise fail(requirement, expected, actual, api=api)
 
 
@@ -147,7 +162,8 @@ def raises(error: type[E] | tuple[type[E], ...], call: Callable[[], Any], *,
            requirement: str | None = None, api: Any = None) -> E:
     """``call()`` must raise ``error`` (a class of :mod:`jetstream_qa.errors`, or a tuple).
 
-    A transport error that is not the one asked for propagates (INCONCLUSIVE).
+    A transport error that is not the one asked for propagates (the plugin judges it: FAIL
+    once the server has answered).
 
     Returns:
         The exception, for further checks on its fields.

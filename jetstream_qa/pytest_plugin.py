@@ -8,8 +8,10 @@ when enabled. ``docs/writing-cases.md`` is the guide for suite authors.
 
 Outcome mapping (pytest's view of each verdict): PASS/INFO pass; FAIL fails; NON_STRICT
 passes (fails under ``--js-strict``); INCONCLUSIVE and NOT_APPLICABLE are skips; a FAIL the
-expectation file expects is an xfail. The exit status is decided at the end from the verdicts
-(:func:`~jetstream_qa.conformance_core.summary.exit_status`) plus any harness error.
+expectation file expects is an xfail; a suite bug (the case's own TypeError...) is an ERROR
+labelled "suite bug". The exit status is decided at the end from the verdicts
+(:func:`~jetstream_qa.conformance_core.summary.exit_status`: FAIL, INCONCLUSIVE unless
+``--js-allow-inconclusive``, NON_STRICT under strict) plus any harness error.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from jetstream_qa.conformance_core.cases import (
 from jetstream_qa.conformance_core.expectations import Expectations, load_expectations
 from jetstream_qa.conformance_core.failures import NotApplicableCase
 from jetstream_qa.conformance_core.redaction import RedactionHooks
-from jetstream_qa.conformance_core.session import CaseState, RunState, is_harness_error, judge
+from jetstream_qa.conformance_core.session import CaseState, RunState, judge
 from jetstream_qa.conformance_core.settings import OPTIONS, Settings, resolve
 from jetstream_qa.conformance_core.summary import (
     Environment,
@@ -194,11 +196,16 @@ def _apply(report: pytest.TestReport, item: pytest.Item, result: CaseResult,
     if harness_error:
         report.js_harness_error = True  # type: ignore[attr-defined]
         report.outcome = "failed"  # keep pytest's traceback: the harness, not the server
+        report.sections.append(("jetstream-qa", f"SUITE ERROR (not the server's fault): "
+                                                f"{result.actual}"))
     elif verdict in (Verdict.FAIL, Verdict.NON_STRICT) and result.expected_by_file:
         report.outcome = "skipped"
         report.wasxfail = result.expectation_reason or "expected by expectation file"
     elif verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
         report.outcome = "failed"
+    elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT) and report.when == "setup":
+        report.outcome = "skipped"  # the case never ran: a passed setup would run its body
+        report.longrepr = (str(item.path), 0, f"{verdict.value}: {result.actual}")
     elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT):
         report.outcome = "passed"
         report.longrepr = None
@@ -224,9 +231,9 @@ def pytest_runtest_makereport(item: pytest.Item,
     result = judge(spec, exc=exc, skipped_reason=skipped,
                    state=item.stash.setdefault(STATE, CaseState()),
                    duration_s=call.duration, expectations=item.config.stash[EXPECTATIONS],
-                   phase=call.when)
+                   phase=call.when, contact=item.config.stash[RUN].contact)
     _apply(report, item, result, item.config.stash[SETTINGS].strict,
-           harness_error=is_harness_error(call.when, exc))
+           harness_error=result.suite_error)
     impl.attach_evidence(item.config, report, result)
     return report
 
@@ -244,7 +251,7 @@ def pytest_report_teststatus(report: pytest.TestReport,
     if data is None:
         return None
     if getattr(report, "js_harness_error", False):
-        return "error", "E", "ERROR"
+        return "error", "E", "ERROR (suite bug)"
     verdict = Verdict(data["verdict"])
     if hasattr(report, "wasxfail") and report.skipped:
         return "xfailed", "x", f"{verdict.value} (expected)"
@@ -300,13 +307,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not run.results and "report_json" not in settings.sources:
         return
     results = tuple(sorted(run.results.values(), key=lambda r: r.spec.id))
-    verdict_exit = exit_status(results, strict=settings.strict)
+    verdict_exit = exit_status(results, strict=settings.strict,
+                               allow_inconclusive=settings.allow_inconclusive)
     if int(session.exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         failed = verdict_exit or run.harness_failures
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
     run.exit_status = int(session.exitstatus)
     summary = RunSummary(environment=run.environment or impl.unprobed_environment(settings),
                          results=results, strict=settings.strict,
+                         allow_inconclusive=settings.allow_inconclusive,
                          process_exit=run.exit_status)
     run.summary = summary
     path = settings.report_json
@@ -369,24 +378,31 @@ def js_constants(js_client: impl.ClientChoice) -> impl.ServerConstants:
 
 
 @pytest.fixture(scope="session")
-def js_target(js_session_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+def js_target(pytestconfig: pytest.Config, js_session_settings: Settings,
+              js_client: impl.ClientChoice, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[impl.Target]:
-    """The servers under test: the given target, or the embedded pair (started once)."""
+    """The servers under test: the given target, or the embedded pair (started once).
+
+    Probed once before any case uses it (fingerprint and :class:`Contact`): whether the
+    server had answered decides if a later stall or loss is its FAIL.
+    """
     with impl.target_context(js_session_settings, tmp_path_factory) as target:
+        run = pytestconfig.stash[RUN]
+        run.environment, run.contact = impl.probe(target, js_client, js_session_settings)
         yield target
 
 
 @pytest.fixture(scope="session")
-def js_environment(pytestconfig: pytest.Config, js_target: impl.Target,
-                   js_client: impl.ClientChoice, js_session_settings: Settings) -> Environment:
+def js_environment(pytestconfig: pytest.Config, js_target: impl.Target) -> Environment:
     """Fingerprint of the sender (``getServerInfo``), recorded for every report."""
-    env = impl.probe(js_target, js_client, js_session_settings)
-    pytestconfig.stash[RUN].environment = env
+    env = pytestconfig.stash[RUN].environment
+    assert env is not None  # set by js_target
     return env
 
 
 @pytest.fixture
-def js_connect(js_target: impl.Target, js_client: impl.ClientChoice, js_settings: Settings,
+def js_connect(request: pytest.FixtureRequest, js_target: impl.Target,
+               js_client: impl.ClientChoice, js_settings: Settings,
                js_case_state: CaseState, js_environment: Environment
                ) -> Iterator[Callable[..., Any]]:
     """Factory: ``js_connect(side='sender', login='user', api_version=None, timeout=None,
@@ -395,7 +411,9 @@ def js_connect(js_target: impl.Target, js_client: impl.ClientChoice, js_settings
     it (e.g. ``own.user`` of ``js_own_server``); ``timeout='client-default'`` leaves the
     client's own default. Registered for failure evidence."""
     opened: list[Any] = []
-    yield impl.connector(js_target, js_client, js_settings, js_case_state, opened)
+    contact = request.config.stash[RUN].contact
+    yield impl.connector(js_target, js_client, js_settings, js_case_state, opened,
+                         contact=contact)
     impl.close_all(opened)
 
 

@@ -171,22 +171,47 @@ def api() -> Iterator[Callable[..., Any]]:
 
 
 # --- the mutation table under pytest-xdist ------------------------------------------------
-# tests/meta writes reports/mutation.md from its workers; the xdist controller never loads
-# tests/meta/conftest.py, so it prints the table here when this run (re)wrote it.
-_MUTATION_TABLE = Path(__file__).resolve().parent.parent / "reports" / "mutation.md"
+# tests/meta records its faults from the workers; the xdist controller never loads
+# tests/meta/conftest.py, so it builds the run's table here (tests/mutation_report.py): only
+# from a run that selected every registered fault, and a fault that left no record fails it.
 _SESSION_START = pytest.StashKey[float]()
+_MUTATION = pytest.StashKey[Any]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION_START] = time.time()
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and config.pluginmanager.has_plugin("dsession")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not _xdist_controller(config):
+        return
+    from mutation_report import finalize
+
+    outcome = finalize(since=config.stash.get(_SESSION_START, time.time()))
+    if outcome is None:
+        return
+    config.stash[_MUTATION] = outcome
+    if outcome.problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput") and config.pluginmanager.has_plugin("dsession"):
-        started = config.stash.get(_SESSION_START, time.time())
-        if _MUTATION_TABLE.is_file() and _MUTATION_TABLE.stat().st_mtime >= started:
-            terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
-            terminalreporter.write_line(_MUTATION_TABLE.read_text(encoding="utf-8"))
+    outcome = config.stash.get(_MUTATION, None)
+    if outcome is None:
+        return
+    if outcome.table is None:
+        terminalreporter.write_sep("=", "mutation table")
+        terminalreporter.write_line(outcome.note)
+        return
+    terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
+    terminalreporter.write_line(outcome.table)
+    for problem in outcome.problems:
+        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)
 
 
 VENDOR_STANDIN = Path(__file__).resolve().parent / "vendor_standin"

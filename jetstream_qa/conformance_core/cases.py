@@ -154,6 +154,8 @@ class CaseResult:
     requirement: str = ""
     """The requirement the failing check stated, when more precise than the case's own."""
     observations: tuple[str, ...] = field(default=())
+    suite_error: bool = False
+    """The case (or the harness) crashed on its own bug: no verdict on the server."""
 
     def __post_init__(self) -> None:
         if self.duration_s < 0:
@@ -188,6 +190,7 @@ class CaseResult:
             "expectationReason": self.expectation_reason or None,
             "unexpected": self.unexpected,
             "observations": list(self.observations),
+            "suiteError": self.suite_error,
         }
 
     @classmethod
@@ -209,4 +212,5 @@ class CaseResult:
             expected_verdict=Verdict(expected_verdict) if expected_verdict else None,
             expectation_reason=data.get("expectationReason") or "",
             observations=tuple(data.get("observations", ())),
+            suite_error=bool(data.get("suiteError", False)),
         )

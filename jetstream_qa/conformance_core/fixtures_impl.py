@@ -7,9 +7,11 @@ The plugin module only declares fixtures and hooks and calls in here (STYLE 7).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,12 @@ from typing import Any
 from jetstream_qa import constants as our_constants
 from jetstream_qa.conformance_core import filesets
 from jetstream_qa.conformance_core.cases import CaseResult
-from jetstream_qa.conformance_core.failures import NotApplicableCase
+from jetstream_qa.conformance_core.contact import Contact, Reach
+from jetstream_qa.conformance_core.failures import (
+    Inconclusive,
+    NotApplicableCase,
+    SessionRefused,
+)
 from jetstream_qa.conformance_core.session import CaseState
 from jetstream_qa.conformance_core.settings import HostPort, Settings, StorageRoot
 from jetstream_qa.conformance_core.summary import Environment, RunSummary
@@ -32,10 +39,11 @@ from jetstream_qa.conformance_core.target import (
 from jetstream_qa.conformance_core.targets import ClientChoice, choose_client, open_session
 from jetstream_qa.errors import (
     ApiVersionMismatch,
+    AuthenticationFailed,
     ConfigurationError,
     JetStreamQAError,
+    PermissionDenied,
     ServerError,
-    TransportError,
 )
 
 __all__ = [
@@ -151,50 +159,74 @@ def _with_discovered_data_address(target: Target, settings: Settings) -> Target:
     the target keeps the vendor default: the receiver's host at its API port number, and
     ``--js-receiver-data`` remains the way to say otherwise.
     """
-    import dataclasses
-
     creds = target.user
     try:
         api = open_session(choose_client(settings.client), target.receiver,
                            timeout=settings.timeout, user=creds.user if creds else None,
                            password=creds.password if creds else None)
-    except (TransportError, ServerError):
-        return target
+    except (JetStreamQAError, OSError):
+        return target  # unreachable or broken: the cases meet it and judge it
     try:
-        receiver = api.server.getServerInfo().get("receiver")
-    except (TransportError, ServerError):
+        info = api.server.getServerInfo()
+    except (JetStreamQAError, OSError):
         return target
     finally:
-        api.disconnect()
+        close_all([api])
+    receiver = info.get("receiver") if isinstance(info, dict) else None
     port = receiver.get("recvPort") if isinstance(receiver, dict) else None
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         return target
     return dataclasses.replace(target, receiver_data=HostPort(target.receiver.host, port))
 
 
-def probe(target: Target, choice: ClientChoice, settings: Settings) -> Environment:
-    """Connect once to the sender and fingerprint it (``getServerInfo``).
+def probe(target: Target, choice: ClientChoice, settings: Settings
+          ) -> tuple[Environment, Contact]:
+    """Connect once to the sender, fingerprint it (``getServerInfo``) and say how far it got.
 
-    Never raises for an unreachable, mute or mismatched server: the fingerprint then has
-    what could be learnt, and each case meets the problem itself (INCONCLUSIVE, or FAIL in
-    the handshake cases that judge exactly that).
+    Never raises for a server that is unreachable, mute, mismatched or broken: the
+    fingerprint has what could be learnt, and the :class:`Contact` tells the verdict policy
+    whether the server had answered (then a later stall or loss is its FAIL) or could not be
+    reached at all (INCONCLUSIVE). Every step is bounded by ``settings.timeout``.
     """
-    creds = target.user
+    info: dict[str, Any] = {}
+    contact = _probe_tcp(target.sender, settings.timeout)
+    if contact is None:
+        info, contact = _probe_session(target, choice, settings)
+    env = environment_of(info, target=target, client_kind=choice.kind.value,
+                         profile=settings.profile, client_package=choice.origin)
+    return env, dataclasses.replace(contact, target=str(target.sender))
+
+
+def _probe_tcp(address: HostPort, timeout: float) -> Contact | None:
+    """``None`` when a TCP connection opens; otherwise the UNREACHABLE contact."""
     try:
-        api = open_session(choice, target.sender, timeout=settings.timeout,
-                           user=creds.user if creds else None,
-                           password=creds.password if creds else None)
+        with socket.create_connection((address.host, address.port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return Contact(Reach.UNREACHABLE, f"TCP connect to {address}: {exc}")
+
+
+def _probe_session(target: Target, choice: ClientChoice, settings: Settings
+                   ) -> tuple[dict[str, Any], Contact]:
+    creds = target.user
+    api = choice.make_api(target.sender, timeout=settings.timeout)
+    try:
+        api.connect()
     except ApiVersionMismatch as exc:
-        info: dict[str, Any] = {"apiVersion": exc.actual}
-    except TransportError:
-        info = {}  # unreachable or mute: each case meets it again and judges it
-    else:
-        try:
-            info = api.server.getServerInfo()
-        finally:
-            api.disconnect()
-    return environment_of(info, target=target, client_kind=choice.kind.value,
-                          profile=settings.profile, client_package=choice.origin)
+        return {"apiVersion": exc.actual}, Contact(Reach.VERSION_MISMATCH, exc.message)
+    except (JetStreamQAError, OSError) as exc:
+        return {}, Contact(Reach.HANDSHAKE_FAILED, f"{type(exc).__name__}: {exc}")
+    try:
+        if creds is not None:
+            api.server.auth(creds.user, creds.password.reveal() if creds.password else "")
+        info = api.server.getServerInfo()
+    except (AuthenticationFailed, PermissionDenied) as exc:
+        return {}, Contact(Reach.CREDENTIALS_REFUSED, f"{type(exc).__name__}: {exc.message}")
+    except (JetStreamQAError, OSError) as exc:
+        return {}, Contact(Reach.SESSION, f"after the hello: {type(exc).__name__}: {exc}")
+    finally:
+        close_all([api])
+    return (info if isinstance(info, dict) else {}), Contact(Reach.SESSION)
 
 
 def unprobed_environment(settings: Settings) -> Environment:
@@ -216,8 +248,13 @@ _LOGINS = {"user": "--js-user and JETSTREAM_API_PASSWORD",
 
 
 def connector(target: Target, choice: ClientChoice, settings: Settings, state: CaseState,
-              opened: list[Any]) -> Callable[..., Any]:
-    """The ``js_connect`` factory of one case (see the fixture's docstring)."""
+              opened: list[Any], *, contact: Contact | None = None) -> Callable[..., Any]:
+    """The ``js_connect`` factory of one case (see the fixture's docstring).
+
+    When the probe could not reach the target at all, connecting to it ends the case at once
+    as INCONCLUSIVE (explained) instead of waiting for the same failure again; connections
+    to other addresses (``address=``) are made as asked.
+    """
 
     def connect(side: str = "sender", *, login: str | None = "user",
                 api_version: int | None = None, timeout: float | str | None = None,
@@ -233,12 +270,22 @@ def connector(target: Target, choice: ClientChoice, settings: Settings, state: C
             if creds is None and login != "user":
                 raise NotApplicableCase(f"no {login} configured ({_LOGINS[login]})")
         where = address or (target.sender if side == "sender" else target.receiver)
+        if address is None and where == target.sender and contact is not None \
+                and contact.reach is Reach.UNREACHABLE:
+            raise Inconclusive(f"not run against the server: {contact.explain()}")
         wait = None if timeout == "client-default" else (timeout or settings.timeout)
         api = choice.make_api(where, timeout=wait,  # type: ignore[arg-type]
                               api_version=api_version)
         state.apis.append(api)
         opened.append(api)
-        api.connect()
+        try:
+            api.connect()
+        except ApiVersionMismatch:
+            raise
+        except ServerError as exc:
+            raise SessionRefused(f"the server refused the session at the hello: "
+                                 f"{type(exc).__name__}: {exc.message}",
+                                 details=exc.details) from exc
         if creds is not None:
             api.server.auth(creds.user, creds.password.reveal() if creds.password else "")
         return api

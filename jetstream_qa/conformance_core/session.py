@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetstream_qa.conformance_core.cases import CaseResult, CaseSpec
+from jetstream_qa.conformance_core.contact import Contact
 from jetstream_qa.conformance_core.expectations import Expectations
-from jetstream_qa.conformance_core.failures import classify, evidence_of
+from jetstream_qa.conformance_core.failures import Classified, classify, evidence_of
 from jetstream_qa.conformance_core.summary import Environment
 from jetstream_qa.conformance_core.targets import calls_of
 from jetstream_qa.conformance_core.verdicts import Outcome, decide
-from jetstream_qa.errors import ApiVersionMismatch
 
-__all__ = ["CaseState", "RunState", "is_harness_error", "judge", "verdict_label"]
+__all__ = ["CaseState", "RunState", "judge", "verdict_label"]
 
 
 @dataclass
@@ -36,6 +36,8 @@ class RunState:
 
     results: dict[str, CaseResult] = field(default_factory=dict)
     environment: Environment | None = None
+    contact: Contact | None = None
+    """What the probe of this process learnt about the server (None: not probed yet)."""
     harness_failures: int = 0
     exit_status: int | None = None
     summary: Any = None
@@ -44,7 +46,7 @@ class RunState:
 
 def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | None,
           state: CaseState, duration_s: float, expectations: Expectations | None,
-          phase: str = "call") -> CaseResult:
+          phase: str = "call", contact: Contact | None = None) -> CaseResult:
     """The result of one case.
 
     Args:
@@ -54,14 +56,14 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
         state: observations and API objects of the case.
         duration_s: seconds the phase took.
         expectations: the expectation file, if any.
-        phase: ``setup`` or ``call`` (a non-transport setup error is a harness error).
+        phase: ``setup`` or ``call`` (see :func:`~.failures.classify`).
+        contact: what the probe learnt about the server (``None``: not probed).
     """
     if skipped_reason is not None:
-        outcome = Outcome.NOT_APPLICABLE
-    elif phase == "setup" and exc is not None and classify(exc) is Outcome.BROKEN:
-        outcome = Outcome.ENVIRONMENT  # a case whose setup broke never ran: no verdict
+        judged = Classified(Outcome.NOT_APPLICABLE)
     else:
-        outcome = classify(exc)
+        judged = classify(exc, contact=contact, phase=phase)
+    outcome = judged.outcome
     verdict = decide(spec.level, outcome, info_recorded=bool(state.observations))
     requirement, expected, actual = "", "", ""
     calls: list[str] = []
@@ -72,7 +74,9 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
     elif exc is not None:
         req, expected, actual, calls = evidence_of(exc)
         requirement = req or ""
-        if phase == "setup" and outcome is Outcome.ENVIRONMENT:
+        if judged.story:
+            actual = judged.story
+        if phase == "setup" and outcome is not Outcome.BROKEN:
             actual = f"setup failed: {actual}"
     elif state.observations:
         actual = "; ".join(state.observations)
@@ -84,19 +88,14 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
         actual=actual, calls=tuple(calls[-20:]),
         expected_verdict=entry.verdict if entry else None,
         expectation_reason=entry.reason if entry else "", requirement=requirement,
-        observations=tuple(state.observations))
-
-
-def is_harness_error(phase: str, exc: BaseException | None) -> bool:
-    """True when a setup failure was our harness's or the configuration's, not the
-    environment's, so the run must fail. An apiVersion mismatch is not one: the case
-    ``handshake/api-version/equals-expected`` judges it, every other case is INCONCLUSIVE."""
-    return (phase == "setup" and exc is not None and classify(exc) is Outcome.BROKEN
-            and not isinstance(exc, ApiVersionMismatch))
+        observations=tuple(state.observations),
+        suite_error=outcome is Outcome.SUITE_ERROR)
 
 
 def verdict_label(result: CaseResult) -> str:
     """``FAIL``, or ``FAIL (expected)`` / ``PASS (unexpected, expected FAIL)``."""
+    if result.suite_error:
+        return "SUITE ERROR"
     if result.expected_by_file:
         return f"{result.verdict.value} (expected)"
     if result.unexpected and result.expected_verdict is not None:

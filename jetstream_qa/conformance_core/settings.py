@@ -253,6 +253,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("strict", "--js-strict", "js_strict", "JETSTREAM_STRICT",
                "SHOULD counts as MUST: NON_STRICT verdicts fail the run", _bool, default=False,
                kind="store_true"),
+    OptionSpec("allow_inconclusive", "--js-allow-inconclusive", "js_allow_inconclusive",
+               "JETSTREAM_ALLOW_INCONCLUSIVE",
+               "exit 0 despite INCONCLUSIVE verdicts (the server could not be judged: "
+               "unreachable before any session, local disk full)", _bool, default=False,
+               kind="store_true"),
     OptionSpec("case_globs", "--js-case", "js_case", "JETSTREAM_CASE",
                "run only cases whose id matches GLOB (repeatable, e.g. 'handshake/*')",
                _globs, default=(), metavar="GLOB", kind="append"),
@@ -291,6 +296,7 @@ class Settings:
     receiver_root: StorageRoot | None = None
     profile: str = "quick"
     strict: bool = False
+    allow_inconclusive: bool = False
     case_globs: tuple[str, ...] = ()
     list_cases: bool = False
     expectations: Path | None = None

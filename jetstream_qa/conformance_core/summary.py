@@ -4,7 +4,7 @@
 :meth:`~RunSummary.to_json` is the ``reports/conformance.json`` schema
 ``jetstream-qa/conformance/1`` agreed with the release-review report; :func:`exit_status` is
 the single rule for the process exit code: non-zero when a blocking verdict (FAIL, NON_STRICT
-under strict) was not expected by the expectation file.
+under strict, INCONCLUSIVE unless allowed) was not expected by the expectation file.
 """
 
 from __future__ import annotations
@@ -65,10 +65,11 @@ class Environment:
         return [(k, "" if v is None else str(v)) for k, v in labels]
 
 
-def exit_status(results: Iterable[CaseResult], *, strict: bool) -> int:
+def exit_status(results: Iterable[CaseResult], *, strict: bool,
+                allow_inconclusive: bool = False) -> int:
     """0 unless some case got a blocking verdict the expectation file did not expect."""
-    blocking = any(is_blocking(r.verdict, strict=strict) and not r.expected_by_file
-                   for r in results)
+    blocking = any(is_blocking(r.verdict, strict=strict, allow_inconclusive=allow_inconclusive)
+                   and not r.expected_by_file for r in results)
     return 1 if blocking else 0
 
 
@@ -79,6 +80,7 @@ class RunSummary:
     environment: Environment
     results: tuple[CaseResult, ...]
     strict: bool = False
+    allow_inconclusive: bool = False
     process_exit: int | None = None
     """The run's final exit status when known (verdicts plus harness errors)."""
     generated_at: str = field(
@@ -94,7 +96,8 @@ class RunSummary:
 
     @property
     def exit_status(self) -> int:
-        return exit_status(self.results, strict=self.strict)
+        return exit_status(self.results, strict=self.strict,
+                           allow_inconclusive=self.allow_inconclusive)
 
     @property
     def unexpected(self) -> tuple[CaseResult, ...]:
@@ -112,6 +115,7 @@ class RunSummary:
             "generatedAt": self.generated_at,
             "environment": self.environment.to_dict(),
             "strict": self.strict,
+            "allowInconclusive": self.allow_inconclusive,
             "counts": self.counts,
             "cases": [r.to_dict() for r in self.results],
             "exitStatus": self.exit_status if self.process_exit is None else self.process_exit,

@@ -10,6 +10,12 @@ modes, come from the package that talks to the server).
 Every API object the suites get records its recent calls: the bundled client keeps its own
 ``call_log``; a vendor object is wrapped in :class:`RecordingApi`. :func:`calls_of` reads
 either, with secrets redacted.
+
+Both are also checked at the door: an answer whose shape the vendor documents (a Manifest,
+Transfer, Destination or Request structure, a list of them) but that arrives as something
+else (``null``, a string, a dict without its id) raises
+:class:`~jetstream_qa.errors.ProtocolError` naming the command and the value with its type,
+so a malformed answer is the server's FAIL and never a ``TypeError`` in the case's code.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from typing import Any
 
 from jetstream_qa.client import CallLog, CallRecord, redact, summarise_result
 from jetstream_qa.conformance_core.settings import HostPort, Secret
-from jetstream_qa.errors import ConfigurationError, JetStreamQAError
+from jetstream_qa.errors import ConfigurationError, JetStreamQAError, ProtocolError
 
-__all__ = ["ClientChoice", "ClientKind", "RecordingApi", "calls_of", "choose_client",
-           "open_session", "shorten", "vendor_surface"]
+__all__ = ["ClientChoice", "ClientKind", "RecordingApi", "calls_of", "check_answer",
+           "choose_client", "open_session", "shorten", "vendor_surface"]
 
 _SECRET_POSITIONAL = {"auth": 1, "authAsync": 1, "authToken": 0}
 """Positional arguments that are credentials (``auth(user, password)``: index 1)."""
@@ -74,7 +80,7 @@ class ClientChoice:
                     f"the {self.kind} client cannot be configured with an api_version")
             kwargs["api_version"] = api_version
         api = self.jetstream_class().api(address.host, address.port, **kwargs)
-        return api if hasattr(api, "call_log") else RecordingApi(api)
+        return RecordingApi(api, record=not hasattr(api, "call_log"))
 
 
 def _vendor() -> ModuleType | None:
@@ -149,10 +155,59 @@ def choose_client(requested: str) -> ClientChoice:
     return ClientChoice(ClientKind.BUNDLED, client.JetStream, constants, "jetstream_qa.client")
 
 
-class _RecordingNamespace:
-    """Wraps ``api.server``/``api.send``/``api.recv`` of a vendor object to log each call."""
+_OBJECT: dict[str, tuple[str, type | tuple[type, ...]] | None] = {
+    # vendor structures (api.md section 4) and the Request structure {'requestId': int}
+    "getServerInfo": None, "getRequestStatus": None, "getAPIToken": None,
+    "createAPIToken": None,
+    "authAsync": ("requestId", int), "setSendRateAsync": ("requestId", int),
+    "getTransfersAsync": ("requestId", int), "getSourcesAsync": ("requestId", int),
+    "createManifest": ("manifestId", str), "getManifest": ("manifestId", str),
+    "waitForManifest": ("manifestId", str),
+    "createDestination": ("destinationId", str), "getDestination": ("destinationId", str),
+    "createTransfer": ("transferId", int), "getTransfer": ("transferId", int),
+    "waitForTransfer": ("transferId", int),
+}
+"""Commands answering one structure: the id field it must carry (``None``: any object)."""
+_LIST = frozenset({"getManifests", "getDestinations", "getTransfers", "getAPITokens"})
+"""Commands answering a list of structures."""
 
-    def __init__(self, target: Any, prefix: str, log: CallLog) -> None:
+
+def _kind(value: Any) -> str:
+    return f"{shorten(repr(value), 80)} ({type(value).__name__})"
+
+
+def check_answer(command: str, result: Any) -> None:
+    """Raise ProtocolError when ``result`` is not the documented shape of ``command``.
+
+    Raises:
+        ProtocolError: e.g. ``send.createManifest answered None (NoneType), expected a
+            Manifest object with manifestId (str)``.
+    """
+    method = command.rpartition(".")[2]
+    if method in _LIST and not isinstance(result, list):
+        raise ProtocolError(f"malformed answer: {command} answered {_kind(result)}, "
+                            "expected a list")
+    if method not in _OBJECT:
+        return
+    key = _OBJECT[method]
+    wanted = f"an object with {key[0]} ({key[1].__name__})" if key \
+        else "an object"  # type: ignore[union-attr]
+    if not isinstance(result, dict):
+        raise ProtocolError(f"malformed answer: {command} answered {_kind(result)}, "
+                            f"expected {wanted}")
+    if key is not None:
+        value = result.get(key[0])
+        if isinstance(value, bool) or not isinstance(value, key[1]):
+            shown = "missing" if key[0] not in result else _kind(value)
+            raise ProtocolError(f"malformed answer: {command} answered {key[0]} {shown}, "
+                                f"expected {wanted}")
+
+
+class _CheckedNamespace:
+    """Wraps ``api.server``/``api.send``/``api.recv``: checks the shape of each answer and,
+    for a vendor object (``log`` given), records each call."""
+
+    def __init__(self, target: Any, prefix: str, log: CallLog | None) -> None:
         self._target, self._prefix, self._log = target, prefix, log
         self.__jsqa_wrapped__ = target  # the binding introspects the vendor's own object
 
@@ -162,37 +217,50 @@ class _RecordingNamespace:
             return attr
         command = self._prefix + name
 
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            params = dict(kwargs)
-            secret_at = _SECRET_POSITIONAL.get(name)
-            for index, value in enumerate(args):
-                params[f"arg{index}"] = "***" if index == secret_at else value
+        def checked(*args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
             try:
                 result = attr(*args, **kwargs)
+                check_answer(command, result)
             except Exception as exc:
-                code = getattr(exc, "code", type(exc).__name__)
-                self._log.add(CallRecord(command, redact(command, params), str(code),
-                                         str(exc)[:200], time.monotonic() - started))
+                self._record(command, args, kwargs, started, exc=exc)
                 raise
-            self._log.add(CallRecord(command, redact(command, params), "ok",
-                                     summarise_result(result), time.monotonic() - started))
+            self._record(command, args, kwargs, started, result=result)
             return result
 
-        return recorded
+        return checked
+
+    def _record(self, command: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                started: float, *, result: Any = None, exc: Exception | None = None) -> None:
+        if self._log is None:
+            return
+        params = dict(kwargs)
+        secret_at = _SECRET_POSITIONAL.get(command.rpartition(".")[2])
+        for index, value in enumerate(args):
+            params[f"arg{index}"] = "***" if index == secret_at else value
+        took = time.monotonic() - started
+        if exc is None:
+            self._log.add(CallRecord(command, redact(command, params), "ok",
+                                     summarise_result(result), took))
+        else:
+            code = getattr(exc, "code", type(exc).__name__)
+            self._log.add(CallRecord(command, redact(command, params), str(code),
+                                     str(exc)[:200], took))
 
 
 class RecordingApi:
-    """A vendor API object whose ``server``/``send``/``recv`` calls leave a ``call_log``."""
+    """An API object whose ``server``/``send``/``recv`` answers are shape-checked and, with
+    ``record`` (a vendor object), whose calls leave a ``call_log``."""
 
-    def __init__(self, api: Any, *, maxlen: int = 50) -> None:
+    def __init__(self, api: Any, *, maxlen: int = 50, record: bool = True) -> None:
         self._api = api
         self.__jsqa_wrapped__ = api  # the binding introspects the vendor's own object
-        self.call_log = CallLog(maxlen=maxlen)
+        log = CallLog(maxlen=maxlen) if record else None
+        if log is not None:
+            self.call_log = log
         for name, prefix in (("server", ""), ("send", "send."), ("recv", "recv.")):
             if hasattr(api, name):
-                setattr(self, name, _RecordingNamespace(getattr(api, name), prefix,
-                                                        self.call_log))
+                setattr(self, name, _CheckedNamespace(getattr(api, name), prefix, log))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._api, name)

@@ -13,12 +13,17 @@ outcome        MUST         SHOULD       INFO         any level
 ============== ============ ============ ============ ==============
 held           PASS         PASS         INFO         INFO if js_info was called
 broken         FAIL         NON_STRICT   INFO
+lost                                                  FAIL (stalled, died, broke the protocol)
 environment                                           INCONCLUSIVE
+suite error                                           INCONCLUSIVE (shown as a pytest ERROR)
 not applicable                                        NOT_APPLICABLE
 ============== ============ ============ ============ ==============
 
-:func:`is_blocking` says which verdicts make the run exit non-zero: FAIL always, NON_STRICT
-under ``--js-strict`` (strict promotes SHOULD to MUST), nothing else.
+Which exception is which outcome is :func:`~jetstream_qa.conformance_core.failures.classify`:
+once the server has answered, a stall, a lost connection or a malformed answer is BROKEN, not
+environment. :func:`is_blocking` says which verdicts make the run exit non-zero: FAIL always,
+NON_STRICT under ``--js-strict`` (strict promotes SHOULD to MUST), INCONCLUSIVE unless
+``--js-allow-inconclusive`` (a run that could not judge the server is not a green run).
 """
 
 from __future__ import annotations
@@ -38,14 +43,21 @@ class Verdict(enum.StrEnum):
     INCONCLUSIVE = "INCONCLUSIVE"
     NOT_APPLICABLE = "NOT_APPLICABLE"
 
+    @property
+    def severity(self) -> int:
+        """Higher is worse: FAIL 5, INCONCLUSIVE 4, NON_STRICT 3, INFO 2, PASS 1,
+        NOT_APPLICABLE 0 (INCONCLUSIVE blocks a run by default, NON_STRICT only if strict)."""
+        return _SEVERITY[self]
+
 
 LEGEND: dict[Verdict, str] = {
     Verdict.PASS: "The documented requirement holds.",
     Verdict.FAIL: "A documented MUST is broken.",
     Verdict.NON_STRICT: "A documented SHOULD is broken (fails the run only with --js-strict).",
     Verdict.INFO: "Behaviour the vendor docs leave open: observed and recorded, never failed.",
-    Verdict.INCONCLUSIVE: "The environment failed mid-case (unreachable, timed out): no verdict "
-                          "on the server.",
+    Verdict.INCONCLUSIVE: "No verdict on the server: the environment failed (target "
+                          "unreachable before any session, local disk full) or the case "
+                          "crashed (suite bug); fails the run unless --js-allow-inconclusive.",
     Verdict.NOT_APPLICABLE: "The case cannot run in this environment (e.g. no root for "
                             "packet capture, server not controlled by the suite).",
 }
@@ -53,8 +65,8 @@ LEGEND: dict[Verdict, str] = {
 
 _SEVERITY: dict[Verdict, int] = {
     Verdict.FAIL: 5,
-    Verdict.NON_STRICT: 4,
-    Verdict.INCONCLUSIVE: 3,
+    Verdict.INCONCLUSIVE: 4,
+    Verdict.NON_STRICT: 3,
     Verdict.INFO: 2,
     Verdict.PASS: 1,
     Verdict.NOT_APPLICABLE: 0,
@@ -88,16 +100,21 @@ class Outcome(enum.Enum):
 
     HELD = "held"
     BROKEN = "broken"
+    LOST = "lost"
+    """The server stalled, died or broke the protocol: a FAIL whatever the case's level."""
     ENVIRONMENT = "environment"
+    SUITE_ERROR = "suite error"
     NOT_APPLICABLE = "not applicable"
 
 
 def decide(level: Level, outcome: Outcome, *, info_recorded: bool = False) -> Verdict:
     """Assign the verdict of one case (table in the module docstring)."""
-    if outcome is Outcome.ENVIRONMENT:
+    if outcome in (Outcome.ENVIRONMENT, Outcome.SUITE_ERROR):
         return Verdict.INCONCLUSIVE
     if outcome is Outcome.NOT_APPLICABLE:
         return Verdict.NOT_APPLICABLE
+    if outcome is Outcome.LOST:
+        return Verdict.FAIL
     if level is Level.INFO:
         return Verdict.INFO
     if outcome is Outcome.HELD:
@@ -105,9 +122,11 @@ def decide(level: Level, outcome: Outcome, *, info_recorded: bool = False) -> Ve
     return Verdict.FAIL if level is Level.MUST else Verdict.NON_STRICT
 
 
-def is_blocking(verdict: Verdict, *, strict: bool) -> bool:
-    """True when ``verdict`` makes the run exit non-zero (FAIL; NON_STRICT under strict)."""
-    return verdict is Verdict.FAIL or (strict and verdict is Verdict.NON_STRICT)
+def is_blocking(verdict: Verdict, *, strict: bool, allow_inconclusive: bool = False) -> bool:
+    """True when ``verdict`` makes the run exit non-zero: FAIL; NON_STRICT under strict;
+    INCONCLUSIVE unless allowed."""
+    return (verdict is Verdict.FAIL or (strict and verdict is Verdict.NON_STRICT)
+            or (verdict is Verdict.INCONCLUSIVE and not allow_inconclusive))
 
 
 def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict | None:

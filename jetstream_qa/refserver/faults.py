@@ -34,7 +34,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "getServerInfo omits revision and serverUid"),
     # timeouts
     Fault("request-status-blocks", "timeouts",
-          "authAsync takes 2 s and getRequestStatus waits for it instead of answering at once"),
+          "getRequestStatus waits until the request is done instead of answering at once"),
     Fault("no-handshake-deadline", "timeouts", "never drops a client that sends nothing"),
     # auth and ownership
     Fault("accept-any-password", "auth", "auth succeeds whatever the password"),
@@ -102,6 +102,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "MIN_CIPHER_UNENCRYPTED is chosen as NONE: no authentication of datagrams"),
     # robustness
     Fault("crash-on-malformed-frame", "robustness", "the server exits on a malformed frame"),
+    Fault("exit-on-create-transfer", "transfers",
+          "the sending server exits on its first createTransfer (dies mid-run)"),
 )}
 
 

@@ -116,6 +116,7 @@ FAULT_CATCHERS: dict[str, Catcher] = {
     "executable-bit-dropped": Catcher(("transfers/files/executable-bit-preserved",)),
     "zero-byte-not-created": Catcher(("transfers/files/zero-byte-file-arrives",)),
     "empty-dir-not-created": Catcher(("transfers/files/empty-directory-arrives",)),
+    "exit-on-create-transfer": Catcher(("transfers/files/content-byte-identical",)),
     # packets
     "plaintext-when-encrypted": Catcher(("packets/plaintext/never-on-wire-at-encrypted_128",
                                          "packets/plaintext/never-on-wire-at-encrypted_256")),

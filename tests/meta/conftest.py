@@ -1,11 +1,13 @@
-"""Meta-tests' bookkeeping: one record per fault, and the mutation table at the end.
+"""Meta-tests' bookkeeping: one record per fault, the run's plan, and the mutation table.
 
 Each test of ``test_mutation.py`` stores a JSON record in ``reports/meta/`` tagged with the
 run's id (pytest-xdist's ``testrunuid``, shared by all workers of one run, or a fresh id
-without xdist). At session end every process that ran meta-tests rebuilds
-``reports/mutation.md`` from the records of this run (written atomically, so the last worker
-to finish leaves the complete table); without xdist the table is also printed in the
-terminal summary.
+without xdist); at collection each process stores the run's plan (which faults and whether
+the clean pair were selected). The table is built once per run from the records, by
+``tests/mutation_report.finalize``: here when the run has no xdist workers, in
+``tests/conftest.py`` on the xdist controller otherwise. It counts every registered fault,
+lists those without a record as "not run" (which fails the run), and is written only when
+the run selected every fault and the clean pair.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meta_harness import REPO, mutation_table
+from mutation_report import RECORDS, TABLE, Outcome, finalize, load_records, write_plan
 
-RECORDS = REPO / "reports" / "meta"
-TABLE = REPO / "reports" / "mutation.md"
+from jetstream_qa.refserver.faults import FAULTS
+
+__all__ = ["load_records"]
+
 _RUN_ID = pytest.StashKey[str]()
-_USED = pytest.StashKey[bool]()
+_OUTCOME = pytest.StashKey[Outcome]()
+_FAULT_TEST = "test_fault_is_caught"
+_CLEAN_TEST = "test_clean_pair_passes_every_catching_case"
 
 
 def _run_id(config: pytest.Config) -> str:
@@ -33,12 +39,31 @@ def _run_id(config: pytest.Config) -> str:
     return config.stash[_RUN_ID]
 
 
+def _alone(config: pytest.Config) -> bool:
+    """True without xdist (no worker, no controller): this process builds the table."""
+    return not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(
+        "dsession")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After deselection (-k, -m): store which faults and whether the clean pair run."""
+    faults, clean = [], False
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        if name == _FAULT_TEST:
+            faults.append(item.callspec.params["fault"])  # type: ignore[attr-defined]
+        clean = clean or name == _CLEAN_TEST
+    if faults or clean:
+        write_plan(_run_id(config), faults=faults, clean=clean,
+                   registered={name: fault.area for name, fault in FAULTS.items()})
+
+
 @pytest.fixture
 def meta_record(pytestconfig: pytest.Config) -> Callable[[str, dict[str, Any]], Path]:
     """``meta_record(name, data)`` stores one record of this run; returns its path."""
 
     def store(name: str, data: dict[str, Any]) -> Path:
-        pytestconfig.stash[_USED] = True
         RECORDS.mkdir(parents=True, exist_ok=True)
         path = RECORDS / f"{name}.json"
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -50,43 +75,32 @@ def meta_record(pytestconfig: pytest.Config) -> Callable[[str, dict[str, Any]], 
     return store
 
 
-def load_records(run_id: str) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-    """(fault records, clean-pair verdicts or None) stored by the run ``run_id``."""
-    faults: list[dict[str, Any]] = []
-    clean = None
-    for path in sorted(RECORDS.glob("*.json")) if RECORDS.is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if data.get("run") != run_id:
-            continue
-        if data.get("kind") == "clean":
-            clean = data["observed"]
-        elif data.get("kind") == "fault":
-            faults.append(data)
-    return faults, clean
-
-
-def _write_table(config: pytest.Config) -> str | None:
-    faults, clean = load_records(_run_id(config))
-    if not faults:
-        return None
-    text = mutation_table(faults, clean=clean)
-    TABLE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = TABLE.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, TABLE)
-    return text
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if session.config.stash.get(_USED, False):
-        _write_table(session.config)
+    config = session.config
+    if not _alone(config) or _RUN_ID not in config.stash:
+        return
+    outcome = finalize(run_id=_run_id(config))
+    if outcome is None:
+        return
+    config.stash[_OUTCOME] = outcome
+    if outcome.problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if not config.stash.get(_USED, False) or not TABLE.exists():
+    outcome = config.stash.get(_OUTCOME, None)
+    if outcome is None:
         return
-    terminalreporter.write_sep("=", f"mutation table ({TABLE.relative_to(REPO)})")
-    terminalreporter.write_line(TABLE.read_text(encoding="utf-8"))
+    write_outcome(terminalreporter, outcome)
+
+
+def write_outcome(terminalreporter: Any, outcome: Outcome) -> None:
+    """Print the table (or why none was written) and the problems that fail the run."""
+    if outcome.table is None:
+        terminalreporter.write_sep("=", "mutation table")
+        terminalreporter.write_line(outcome.note)
+        return
+    terminalreporter.write_sep("=", f"mutation table ({TABLE.name})")
+    terminalreporter.write_line(outcome.table)
+    for problem in outcome.problems:
+        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)

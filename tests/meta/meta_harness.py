@@ -11,7 +11,8 @@ under test), then runs the real entry point of the suites in a subprocess::
 
 as QA would against a pair started by hand (passwords only in the environment), and reads
 the JSON summary back as ``{case id: verdict}``. :func:`judge_catch` decides whether a fault
-was caught (:class:`Catch`); :func:`mutation_table` renders the Markdown table of a run.
+was caught (:class:`Catch`); :func:`mutation_table` (from ``tests/mutation_report.py``)
+renders the Markdown table of a run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from catchers import Catcher
+from mutation_report import mutation_table
+from suite_runs import pair_environment, pair_options
 
 from jetstream_qa.refserver.embedded import EmbeddedPair
 
@@ -55,27 +58,11 @@ class SuiteRun:
         return {k: v for k, v in self.verdicts.items() if v not in _CLEAN_VERDICTS}
 
 
-def _target_options(pair: EmbeddedPair) -> list[str]:
-    sender, receiver = pair.sender, pair.receiver
-    return ["--js-client", "bundled",
-            "--js-sender", f"{sender.host}:{sender.api_port}",
-            "--js-receiver", f"{receiver.host}:{receiver.api_port}",
-            "--js-receiver-data", f"{receiver.recv_host}:{receiver.recv_port}",
-            "--js-sender-root", str(sender.storage_root),
-            # the receiver's sandbox is its storage root: server path '/' (embedded_target)
-            "--js-receiver-root", f"{receiver.storage_root}=/",
-            "--js-user", pair.user.name, "--js-user2", pair.other_user.name,
-            "--js-superuser", pair.superuser.name]
-
-
 def _environment(pair: EmbeddedPair) -> dict[str, str]:
     """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JETSTREAM_", "PYTEST_"))}
-    env.update(JETSTREAM_API_PASSWORD=pair.user.password,
-               JETSTREAM_API_PASSWORD2=pair.other_user.password,
-               JETSTREAM_API_SUPERUSER_PASSWORD=pair.superuser.password,
-               PYTHONDONTWRITEBYTECODE="1")
+    env.update(pair_environment(pair))
     return env
 
 
@@ -95,7 +82,7 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
     started = time.monotonic()
     with EmbeddedPair(faults=faults) as pair:
         try:
-            proc = subprocess.run(command + _target_options(pair) + list(options),
+            proc = subprocess.run(command + pair_options(pair) + list(options),
                                   cwd=REPO, env=_environment(pair), capture_output=True,
                                   text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -148,30 +135,3 @@ def judge_catch(catcher: Catcher, verdicts: Mapping[str, str]) -> Catch:
             missing[glob] = (", ".join(f"{k}: {v}" for k, v in sorted(found.items()))
                              or "no such case was run")
     return Catch(caught_by, missing)
-
-
-def mutation_table(records: Iterable[Mapping[str, Any]], *,
-                   clean: Mapping[str, str] | None = None) -> str:
-    """Markdown: fault -> catching cases -> verdict, with the clean pair's verdict beside.
-
-    Each record is what ``test_mutation.py`` stores per fault: ``fault``, ``area``,
-    ``expected`` (verdict), ``cases`` (catcher entries), ``observed`` ({case: verdict} of
-    the cases matching them, fault on), ``caught`` (bool), ``gap`` (text or None).
-    ``clean`` is {case: verdict} of the clean pair (None: not run).
-    """
-    rows = sorted(records, key=lambda r: (r["area"], r["fault"]))
-    caught = sum(1 for r in rows if r["caught"])
-    score = 100 * caught // len(rows) if rows else 0
-    lines = ["# Mutation score of the conformance suites", "",
-             f"{caught} of {len(rows)} faults caught ({score} %); quick profile; "
-             "each fault on both servers of an embedded pair.", "",
-             "| fault | area | catching case | expected | with fault | clean pair | caught |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        status = "yes" if r["caught"] else "**NO**" + (f" (missing: {r['gap']})"
-                                                      if r.get("gap") else "")
-        for case, verdict in sorted(r["observed"].items()) or [("(none run)", "-")]:
-            before = (clean or {}).get(case, "not run")
-            lines.append(f"| `{r['fault']}` | {r['area']} | `{case}` | {r['expected']} | "
-                         f"{verdict} | {before} | {status} |")
-    return "\n".join(lines) + "\n"

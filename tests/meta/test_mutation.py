@@ -5,7 +5,10 @@ pair runs with the fault and the suites run in a subprocess, restricted to the c
 ``catchers.FAULT_CATCHERS`` names; those cases must report FAIL (a MUST) or NON_STRICT (a
 SHOULD). One clean pair runs the union of those cases once and must give no FAIL,
 NON_STRICT or INCONCLUSIVE: a case only counts as catching a fault when it passes without
-it. The mutation table (``reports/mutation.md``) is written at the end (conftest.py).
+it. The mutation table (``reports/mutation.md``) is written at the end, only from a run that
+selected every registered fault and the clean pair; its denominator is every registered
+fault, and a fault with no record is listed as "not run" and fails the run
+(``tests/mutation_report.py``).
 
 Budget: each run is one pair plus one pytest process on a handful of cases (quick profile);
 the tests are independent, so ``-n 2`` runs two at a time (no xdist group on purpose).
@@ -28,18 +31,29 @@ def _observed(globs: tuple[str, ...], verdicts: dict[str, str]) -> dict[str, str
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("fault", sorted(FAULT_CATCHERS))
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_fault_is_caught(fault, tmp_path, meta_record, request):
-    """With ``fault`` on, each catching case reports the expected verdict."""
-    catcher = FAULT_CATCHERS[fault]
+    """With ``fault`` on, each catching case reports the expected verdict. Every registered
+    fault has a test (the table's denominator); a fault without a catcher, or whose run
+    crashes, is recorded as not caught and fails."""
+    base = {"kind": "fault", "fault": fault, "area": FAULTS[fault].area}
+    catcher = FAULT_CATCHERS.get(fault)
+    if catcher is None:
+        meta_record(fault, {**base, "expected": "-", "cases": [], "observed": {},
+                            "caught": False, "gap": "no catcher in catchers.py"})
+        pytest.fail(f"fault {fault!r} has no entry in catchers.FAULT_CATCHERS")
     if fault in KNOWN_GAPS:
         request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[fault]))
-    run = run_suites(catcher.cases, tmp_path / "conformance.json", faults=[fault],
-                     options=catcher.options)
+    base.update(expected=catcher.verdict, cases=list(catcher.cases))
+    try:
+        run = run_suites(catcher.cases, tmp_path / "conformance.json", faults=[fault],
+                         options=catcher.options)
+    except BaseException as exc:
+        meta_record(fault, {**base, "observed": {}, "caught": False,
+                            "gap": f"run crashed: {type(exc).__name__}: {exc}"[:300]})
+        raise
     catch = judge_catch(catcher, dict(run.verdicts))
-    meta_record(fault, {"kind": "fault", "fault": fault, "area": FAULTS[fault].area,
-                        "expected": catcher.verdict, "cases": list(catcher.cases),
-                        "observed": _observed(catcher.cases, dict(run.verdicts)),
+    meta_record(fault, {**base, "observed": _observed(catcher.cases, dict(run.verdicts)),
                         "caught": catch.caught, "gap": KNOWN_GAPS.get(fault),
                         "durationS": round(run.duration_s, 1)})
     assert catch.caught, (f"fault {fault!r} ({FAULTS[fault].description}) not caught: "

@@ -29,6 +29,7 @@ FILESETS = Path(__file__).resolve().parents[2] / "fixtures" / "filesets"
     (Level.INFO, Outcome.BROKEN, False, Verdict.INFO),
     (Level.INFO, Outcome.HELD, False, Verdict.INFO),
     (Level.MUST, Outcome.ENVIRONMENT, False, Verdict.INCONCLUSIVE),
+    (Level.INFO, Outcome.SUITE_ERROR, False, Verdict.INCONCLUSIVE),
     (Level.SHOULD, Outcome.NOT_APPLICABLE, True, Verdict.NOT_APPLICABLE),
 ])
 def test_decide(level: Level, outcome: Outcome, info: bool, verdict: Verdict) -> None:
@@ -39,10 +40,12 @@ def test_blocking_and_classify() -> None:
     assert is_blocking(Verdict.FAIL, strict=False)
     assert not is_blocking(Verdict.NON_STRICT, strict=False)
     assert is_blocking(Verdict.NON_STRICT, strict=True)
-    assert classify(RequestTimeout("x")) is Outcome.ENVIRONMENT
-    assert classify(Inconclusive("x")) is Outcome.ENVIRONMENT
-    assert classify(NotFound("x")) is Outcome.BROKEN
-    assert classify(CaseFailure("r", 1, 2)) is Outcome.BROKEN
+    assert is_blocking(Verdict.INCONCLUSIVE, strict=False)
+    assert not is_blocking(Verdict.INCONCLUSIVE, strict=False, allow_inconclusive=True)
+    assert classify(RequestTimeout("x")).outcome is Outcome.ENVIRONMENT  # never probed
+    assert classify(Inconclusive("x")).outcome is Outcome.ENVIRONMENT
+    assert classify(NotFound("x")).outcome is Outcome.BROKEN
+    assert classify(CaseFailure("r", 1, 2)).outcome is Outcome.BROKEN
     assert Level.parse("may/info") is Level.INFO
     with pytest.raises(ValueError, match="unknown level"):
         Level.parse("COULD")

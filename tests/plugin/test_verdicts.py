@@ -75,7 +75,7 @@ def _verdicts(pytester: pytest.Pytester) -> dict[str, str]:
 
 def test_verdict_mapping_and_exit_code(cases: pytest.Pytester) -> None:
     result = cases.runpytest(*INNER, "--js-case=alpha/holds/*", "--js-case=beta/*",
-                             "--js-case=gamma/*")
+                             "--js-case=gamma/*", "--js-allow-inconclusive")
     assert result.ret == 0, "a broken SHOULD alone must not fail the run"
     assert _verdicts(cases) == {
         "alpha/holds/passes": "PASS", "beta/should/broken": "NON_STRICT",
@@ -194,7 +194,8 @@ def test_no_cases_no_report(pytester: pytest.Pytester) -> None:
 
 def test_unreachable_target_is_inconclusive(pytester: pytest.Pytester,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """A target that refuses connections makes its cases INCONCLUSIVE, not FAIL."""
+    """A target that refuses connections from the start makes its cases INCONCLUSIVE, not
+    FAIL; the run exits non-zero (the server was not judged) unless INCONCLUSIVE is allowed."""
     monkeypatch.setenv("JETSTREAM_API_PASSWORD", "unused-secret")
     pytester.makepyfile('''
         import pytest
@@ -207,7 +208,13 @@ def test_unreachable_target_is_inconclusive(pytester: pytest.Pytester,
         port = probe.getsockname()[1]
     result = pytester.runpytest(*INNER, f"--js-sender=127.0.0.1:{port}", "--js-user=u",
                                 "--js-timeout=2")
-    assert result.ret == 0
+    assert result.ret == 1
+    assert _verdicts(pytester) == {"env/unreachable/sender": "INCONCLUSIVE"}
+    case = _json(pytester)["cases"][0]
+    assert "no connection with 127.0.0.1" in case["actual"], case["actual"]
+    allowed = pytester.runpytest(*INNER, f"--js-sender=127.0.0.1:{port}", "--js-user=u",
+                                 "--js-timeout=2", "--js-allow-inconclusive")
+    assert allowed.ret == 0
     assert _verdicts(pytester) == {"env/unreachable/sender": "INCONCLUSIVE"}
 
 
@@ -230,3 +237,22 @@ def test_harness_error_fails_the_run(pytester: pytest.Pytester) -> None:
     assert _verdicts(pytester) == {"harness/broken/fixture": "INCONCLUSIVE"}
     assert _json(pytester)["exitStatus"] == 1
     result.stdout.fnmatch_lines(["*ValueError: bug in the harness*"])
+
+
+def test_suite_bug_in_a_case_is_an_error_not_a_fail(pytester: pytest.Pytester) -> None:
+    """A TypeError raised by the case's own code is a suite error: pytest ERROR labelled
+    "suite bug", no FAIL charged to the server, and the run exits non-zero."""
+    pytester.makepyfile('''
+        import pytest
+
+        @pytest.mark.js_case("harness/broken/case", source="x")
+        def test_x():
+            """A case with a bug of its own."""
+            return len(42)
+    ''')
+    result = pytester.runpytest(*INNER)
+    assert result.ret == 1
+    case = _json(pytester)["cases"][0]
+    assert (case["verdict"], case["suiteError"]) == ("INCONCLUSIVE", True)
+    assert case["actual"].startswith("suite bug: TypeError")
+    result.stdout.fnmatch_lines(["*SUITE ERROR*harness/broken/case*", "*1 error*"])

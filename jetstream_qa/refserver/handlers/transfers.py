@@ -9,18 +9,20 @@ elevated superuser) may see or change it. Suspend/resume/cancel follow the statu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from jetstream_qa.constants import MinCipher, OverwriteMode, Permission
 from jetstream_qa.errors import InvalidArgument, NotReady
 from jetstream_qa.refserver.context import Context
-from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
+from jetstream_qa.refserver.handlers.common import MAX_WAIT_SECONDS, check_range, wait_seconds
 from jetstream_qa.refserver.registry import command
 from jetstream_qa.refserver.state import (
     TRANSFER_TRANSITIONS,
     ManifestStatus,
     TransferEvent,
     TransferRecord,
+    TransferStatus,
     TransitionError,
 )
 
@@ -48,6 +50,8 @@ async def create_transfer(ctx: Context, *, destinationId: str, manifestId: str,
                           checkpointFrequencySeconds: float | None = None,
                           sendRateMax: int | None = None) -> dict[str, Any]:
     """Queue a transfer of a complete manifest to a destination; returns it, pending."""
+    if ctx.app.config.has_fault("exit-on-create-transfer"):
+        os._exit(3)  # the fault: the sending server dies mid-run, the answer never comes
     who = ctx.who()
     st = ctx.state
     ctx.session.require(st, Permission.DOWNLOAD)
@@ -109,9 +113,16 @@ async def wait_for_transfer(ctx: Context, *, transferId: int,
 async def set_send_rate_async(ctx: Context, *, transferId: int,
                               sendRateMax: int | None) -> dict[str, Any]:
     """Change a transfer's send rate (bit/s; null = no per-transfer limit), clamped to the
-    server's outgoing limit."""
+    server's outgoing limit.
+
+    Ours (docs/semantics.md): a rate applies to a sender that runs, so on a suspended
+    transfer the request stays processing until the transfer is resumed (then it applies)
+    or ends (then ``NotReady``), bounded by the 3600 s wait cap.
+    """
     record = _transfer(ctx, transferId)
     check_range("sendRateMax", sendRateMax, 1)
+    await ctx.app.waiter.wait_for(lambda: record.status is not TransferStatus.SUSPENDED,
+                                  MAX_WAIT_SECONDS)
     if record.finished:
         raise NotReady(f"transfer {transferId} is {record.status.value}; its rate is fixed",
                        details={"transferId": transferId, "status": record.status.value})
