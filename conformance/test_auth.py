@@ -325,11 +325,14 @@ def test_token_revoked(js_sender, js_connect, js_not_applicable, js_ops, js_info
                 requirement="a deleted token no longer logs in", api=[js_sender, second.api])
 
 
-@pytest.mark.js_case("auth/tokens/expired-token-refused", level="MUST", source=S24)
+@pytest.mark.js_case("auth/tokens/expired-token-refused", level="SHOULD", source=S24)
 def test_token_expired(js_sender, js_connect, js_not_applicable, js_ops):
-    """A token is refused once its expiryTime has passed.
+    """A token is refused once its expiryTime has passed (SHOULD, within seconds).
 
-    S24: API tokens are "time-limited credentials"; S8: expiryTime (µs), None = never.
+    S24: API tokens are "time-limited credentials"; S8: expiryTime (µs), None = never. The
+    only bound the vendor states is that expired tokens are "purged within two hours" (S23,
+    S24), which no run can wait out; a token still accepted 5 s after its expiryTime is
+    therefore a broken SHOULD (NON_STRICT; FAIL under --js-strict), not a broken MUST.
     """
     ops = _token_api(js_sender, js_not_applicable, js_ops)
     expiry = time.time_ns() // 1000 + 1_000_000

@@ -141,7 +141,7 @@ def _auth_async(api, target, not_applicable):
 @pytest.mark.js_case("timeouts/request-status/never-blocks", level="MUST",
                      source=f"{S12}; {S44}")
 def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settings,
-                                     js_not_applicable):
+                                     js_not_applicable, js_ops):
     """getRequestStatus of a request the server is still working on answers at once, with
     processing True (it never waits for the request to finish).
 
@@ -152,15 +152,18 @@ def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settin
     anyway leaves nothing to observe (NOT_APPLICABLE).
     """
     api = js_sender
-    suspend = ts.method_or_not_applicable(api, "send", "suspendTransfer", js_not_applicable)
-    _, tid = ts.running_slow_transfer(api, js_target, js_scratch, js_settings)
-    suspend(tid)
-    expect.transfer_status(api, tid, "suspended", timeout=js_settings.timeout)
+    ops = js_ops(api)
+    ops.binding.resolve(api, "suspend_transfer")  # unbound: BindingMissing, NOT_APPLICABLE
+    _, tid = ts.running_slow_transfer(ops, js_target, js_scratch, js_settings)
+    ops.suspend_transfer(tid)
+    expect.eventually("the transfer is suspended", lambda: ops.get_transfer(tid),
+                      lambda t: ops.status(t) == "suspended", expected="status suspended",
+                      timeout=js_settings.timeout, api=api)
     try:
         request = api.send.setSendRateAsync(tid, 2 * ts.SLOW_RATE)
         status, elapsed = _request_status(api, request["requestId"], js_settings)
     finally:
-        api.send.resumeTransfer(tid)
+        ops.resume_transfer(tid)
     expect.has_fields("getRequestStatus reports whether the request is processing", status,
                       {"processing": bool}, api=api)
     if status["processing"] is False:
@@ -170,7 +173,7 @@ def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settin
     expect.that("getRequestStatus answers at once", elapsed < bound,
                 expected=f"an answer within {bound:g} s", actual=f"{elapsed:.3f} s", api=api)
     api.server.getRequestResult(request["requestId"], timeout=js_settings.timeout)
-    ts.complete(api, tid, js_settings)
+    ts.complete(ops, tid, js_settings)
 
 
 def _request_status(api, request_id, settings):

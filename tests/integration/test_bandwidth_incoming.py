@@ -5,8 +5,11 @@ Requirement (vendor server guide 9, "Bandwidth management": server-wide inbound 
 ``--incoming-rate-limit 40000000`` advertises its allowance to the sending session, so a
 ~10 MB transfer's measured rate (totalBytes x 8 / (endTime - startTime) µs) stays at the cap
 (a generous 1.3x margin: this is a cap check, not a speed assertion). Without the limit the
-same transfer must be faster than the cap, else the check above proves nothing; on a machine
-too slow for that, the sanity direction is a skip with the reason, never a failure.
+same transfer must be faster than the cap, else the check above proves nothing. That direction
+is an assertion, never a skip: a server that caps without the option (the very defect a skip
+would hide) runs at the cap. Measured here: 2,076 Mbit/s uncapped vs 37.6 Mbit/s capped (55x),
+and above 600 Mbit/s with the machine's load average at 15-20, so 1.3x the cap is far from the
+uncapped rate yet clear of a capped one.
 """
 
 from __future__ import annotations
@@ -65,7 +68,6 @@ def test_incoming_rate_limit_caps_the_senders_rate(capped: float) -> None:
 def test_without_the_limit_the_same_transfer_is_faster_than_the_cap(
         capped: float, tmp_path: Path) -> None:
     _t, free = _send(tmp_path, [], "free")
-    if free <= LIMIT * 1.3:
-        pytest.skip(f"machine too slow for the sanity direction: unlimited transfer ran at "
-                    f"{free / 1e6:.1f} Mbit/s (capped {capped / 1e6:.1f})")
-    assert free > capped
+    assert free > LIMIT * 1.3, (
+        f"without --incoming-rate-limit the transfer ran at {free / 1e6:.1f} Mbit/s, within "
+        f"1.3x of the 40 Mbit/s cap (capped run {capped / 1e6:.1f}): a cap applied anyway?")
