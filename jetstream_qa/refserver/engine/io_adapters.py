@@ -20,11 +20,11 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetstream_qa.errors import TransportError
+from jetstream_qa.errors import InvalidArgument, TransportError
 from jetstream_qa.refserver.engine.confined import ConfinedRoot, open_below, refuse_link
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
@@ -325,20 +325,49 @@ class WriteBehindSink:
 
 
 class StorageSinks:
-    """Sink factory over the server's storage root."""
+    """Sink factory over the server's storage root.
 
-    def __init__(self, root: Path, *, faults: frozenset[str] = frozenset()) -> None:
+    ``sandbox(owner)`` gives the sandbox path (virtual, e.g. ``/storage/alice``) that applies
+    to a transfer sent by ``owner`` (None: none); files then land below
+    ``STORAGE_ROOT/<sandbox>`` (``refserver/sandbox.py``, vendor "where do transfers go").
+    The sandbox directory is made by a walk that never follows a link out of the storage root
+    (``confined.py``).
+    """
+
+    def __init__(self, root: Path, *, faults: frozenset[str] = frozenset(),
+                 sandbox: Callable[[str | None], str | None] | None = None) -> None:
         self._storage = ReceiveStorage(root, faults=faults)
         self._faults = faults
+        self._sandbox = sandbox
+        self._sandboxed: dict[str, ReceiveStorage] = {}
+
+    def _storage_for(self, owner: str | None) -> ReceiveStorage:
+        """The storage of ``owner``'s sandbox. Raises InvalidArgument when it cannot be
+        made inside the storage root; PermissionDenied when it cannot be expanded."""
+        virtual = self._sandbox(owner) if self._sandbox is not None else None
+        parts = tuple(p for p in (virtual or "").split("/") if p)
+        if not parts:
+            return self._storage
+        base = self._storage.root
+        try:
+            os.close(ConfinedRoot(base).directory(parts, create=True))
+        except OSError as exc:
+            raise InvalidArgument(f"the sandbox {virtual} cannot be used: "
+                                  f"{exc.strerror or exc}", details={"sandbox": virtual}) \
+                from None
+        real = os.path.realpath(os.path.join(base, *parts))
+        storage = self._sandboxed.get(real)
+        if storage is None:
+            storage = self._sandboxed[real] = ReceiveStorage(Path(real), faults=self._faults)
+        return storage
 
     def open(self, spec: RxSpec) -> WriteBehindSink:
         flags = spec.flags
         if "ignore-flag-write" in self._faults:
             flags |= 2
-        plan = self._storage.begin(list(spec.entries),
-                                   destination_path=spec.destination_path or None,
-                                   flags=flags, overwrite_mode=spec.overwrite_mode,
-                                   resume=spec.resume)
+        plan = self._storage_for(spec.owner).begin(
+            list(spec.entries), destination_path=spec.destination_path or None, flags=flags,
+            overwrite_mode=spec.overwrite_mode, resume=spec.resume)
         layout = Layout([e.size for e in spec.entries])
         return WriteBehindSink(StorageSink(plan, layout, write=bool(flags & 2),
                                            corrupt_first="corrupt-block" in self._faults))

@@ -32,7 +32,7 @@ from jetstream_qa.refserver.engine import cipher_choice
 from jetstream_qa.refserver.engine.bandwidth import outgoing_allowance, pacing_rate
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
-from jetstream_qa.refserver.engine.receiver_model import encode_entries
+from jetstream_qa.refserver.engine.receiver_model import encode_meta
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
 from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.state import (
@@ -160,7 +160,7 @@ class DestinationWorker(threading.Thread):
         files = list(manifest.files)
         entries = [Entry(f.dest_path, f.file_size, f.modification_time, f.executable,
                                f.is_empty_dir) for f in files]
-        meta = zlib.compress(json.dumps(encode_entries(entries),
+        meta = zlib.compress(json.dumps(encode_meta(entries, record.owner),
                                         separators=(",", ":")).encode(), 6)
         read = bool(record.transfer_flags & 1) or "ignore-flag-read" in self.ctx.faults
         source = FileSource([(f.src_path, f.file_size) for f in files], read=read)
