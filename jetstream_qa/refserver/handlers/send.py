@@ -140,7 +140,6 @@ def _reported(ctx: Context, record: ManifestRecord, entry: FileEntry
         return None
     out = entry.to_json()
     out["srcPath"] = SourceArea(record.source_base, ()).virtual(entry.src_path)
-    out = entry.to_json()
     if cfg.has_fault("manifest-wrong-size") and not entry.is_empty_dir:
         out["fileSize"] += 1
     if cfg.has_fault("manifest-no-exec-bit"):
