@@ -160,6 +160,21 @@ def test_directory_swapped_for_a_link_between_begin_and_write(root: Path,
     assert victim.unchanged()
 
 
+def test_directory_swapped_after_the_plan_wrote_into_it(root: Path, victim: Victim) -> None:
+    """storage/confinement/cached-directory: once the plan holds a directory open, a link
+    swapped in for its path is not followed either: later files land in the real (moved)
+    directory, inside the root."""
+    (root / "sub").mkdir()
+    plan = _begin(root, ALWAYS, ("sub/f.bin", "sub/g.bin"))
+    plan.write(0, 0, DATA)
+    (root / "sub").rename(root / "sub-moved")
+    (root / "sub").symlink_to(victim.path.parent)
+    plan.write(1, 0, DATA)
+    assert [r["outcome"] for r in plan.finish()] == ["written", "written"]
+    assert sorted(os.listdir(root / "sub-moved")) == ["f.bin", "g.bin"]
+    assert victim.unchanged()
+
+
 def test_directory_swapped_for_an_inner_link_is_still_followed(root: Path) -> None:
     """storage/confinement/inner-link-race: a link that stays inside the root is honoured for
     parents (docs/semantics.md) even when it appears after begin()."""

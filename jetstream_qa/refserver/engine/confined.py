@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections import OrderedDict
 
 __all__ = ["MAX_HOPS", "ConfinedRoot", "Escape", "open_below", "refuse_link"]
 
@@ -82,13 +83,18 @@ class ConfinedRoot:
 
     Args:
         root: an existing directory, given as its real path (no symlink in it).
+        cache: how many walked directories to keep open (least recently used dropped);
+            0 walks from the root every time.
 
-    Nothing is cached between calls: each walk starts at the root, so a directory swapped
-    for a link between two files is noticed at the second one.
+    A cached descriptor keeps naming the directory it was walked to: a link swapped in for
+    that directory's path later is not seen by the files written there afterwards, which
+    still land in the (real) directory first walked. Call :meth:`close` when done.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, cache: int = 0) -> None:
         self.root = root
+        self._cache_size = cache
+        self._cache: OrderedDict[tuple[str, ...], int] = OrderedDict()
 
     def parent(self, parts: tuple[str, ...], *, create: bool) -> int:
         """A new descriptor of the directory holding ``parts[-1]`` (the caller closes it)."""
@@ -102,13 +108,34 @@ class ConfinedRoot:
             NotADirectoryError: a component is a file; FileNotFoundError: one is missing
                 and ``create`` is false; OSError: anything else the file system refuses.
         """
-        return self._walk(parts, create)
+        cached = self._cache.get(parts)
+        if cached is not None:
+            self._cache.move_to_end(parts)
+            return os.dup(cached)
+        fd = self._walk(parts, create)
+        if self._cache_size:
+            while len(self._cache) >= self._cache_size:
+                os.close(self._cache.popitem(last=False)[1])
+            self._cache[parts] = os.dup(fd)
+        return fd
+
+    def close(self) -> None:
+        """Close the cached descriptors."""
+        while self._cache:
+            os.close(self._cache.popitem()[1])
+
+    def _open_root(self, create: bool) -> int:
+        try:
+            return os.open(self.root, _DIR_FLAGS)
+        except FileNotFoundError:
+            if not create:
+                raise
+        os.makedirs(self.root, exist_ok=True)  # the root is trusted: the sandbox itself
+        return os.open(self.root, _DIR_FLAGS)
 
     def _walk(self, parts: tuple[str, ...], create: bool) -> int:
-        if create:
-            os.makedirs(self.root, exist_ok=True)  # the root is trusted: the sandbox itself
         for _ in range(MAX_HOPS):
-            fd = os.open(self.root, _DIR_FLAGS)
+            fd = self._open_root(create)
             try:
                 for depth, name in enumerate(parts):
                     nxt = self._step(fd, name, create)

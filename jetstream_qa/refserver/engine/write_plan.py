@@ -2,15 +2,19 @@
 
 :class:`ReceivePlan` is made by ``ReceiveStorage.begin`` with one :class:`EntryState` per
 manifest entry (the server's decision for it, ``decide.py``). Files open on their first
-:meth:`~ReceivePlan.write`, at most ``max_open`` descriptors at once (least recently used are
-closed), each sized with ``ftruncate`` on first open; :meth:`~ReceivePlan.flush` makes them
+:meth:`~ReceivePlan.write`, at most ``max_open`` descriptors at once (a quarter of them, up to
+16, hold directories; least recently used are closed; a walk briefly holds two more), each
+sized with ``ftruncate`` on first open; :meth:`~ReceivePlan.flush` makes them
 durable at checkpoints; :meth:`~ReceivePlan.finish` hands every written entry to storage's
 finishing step (``finish.py``) and reports one result per entry.
 
 Every file is opened relative to its parent directory's descriptor, reached by a walk from
 the root that never follows a symlink out of it (``confined.py``), with ``O_NOFOLLOW``: a
 link planted at a target, partfile or plan file, or a directory swapped for a link after
-``begin()``, fails that entry with an error naming it; nothing outside the root is touched.
+``begin()`` (before the plan first wrote into it), fails that entry with an error naming it;
+nothing outside the root is touched. The last few directories walked stay open
+(:data:`_DIR_CACHE`): files written there later go on landing in that real directory, even
+when its path is swapped for a link meanwhile.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ from jetstream_qa.refserver.engine.finish import Finishing
 __all__ = ["EntryState", "PlanHooks", "ReceivePlan"]
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT
+_DIR_CACHE = 16
+"""Most directories kept open per plan (``confined.py``). A transfer writes many files into few
+directories (manifests list a directory's files together). Measured with ``strace -c`` on
+5,000 1 KiB files in 10 directories (begin, write, finish): 93,812 system calls before the
+walk existed, 168,745 walking from the root at every open and finish, 93,904 with this
+cache. Wall-clock timing on the shared test machine was too noisy to compare."""
 
 
 @dataclass(slots=True)
@@ -88,14 +98,15 @@ class ReceivePlan:
     def __init__(self, root: str, states: list[EntryState], hooks: PlanHooks, *,
                  resume: bool, max_open: int) -> None:
         self.root = root
-        self._confined = ConfinedRoot(root)
+        dir_cache = min(_DIR_CACHE, max_open // 4)  # the budget holds directories too
+        self._confined = ConfinedRoot(root, cache=dir_cache)
         self._hooks = hooks
         self._states = states
         self.entries: tuple[Entry, ...] = tuple(s.entry for s in states)
         self.decisions: tuple[Decision, ...] = tuple(s.decision for s in states)
         """The server's decision per entry (for logs and tests)."""
         self._resume = resume
-        self._max_open = max_open
+        self._max_open = max_open - dir_cache
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._dirty: set[int] = set()
         """Entries written since the last flush()."""
@@ -232,6 +243,7 @@ class ReceivePlan:
         while self._fds:
             _, fd = self._fds.popitem()
             os.close(fd)
+        self._confined.close()
 
     def _finish_one(self, index: int) -> dict[str, str]:
         state = self._states[index]
