@@ -143,7 +143,10 @@ class SourceArea:
 
     def allows(self, path: str) -> bool:
         """True when ``path``, with every symlink resolved, lies inside the area."""
-        real = os.path.realpath(path)
+        return self.contains(os.path.realpath(path))
+
+    def contains(self, real: str) -> bool:
+        """True when ``real`` (a path without symlinks) lies inside the area."""
         if any(_within(real, d) for d in self.denied):
             return False
         return self.base is None or _within(real, self.base)

@@ -95,3 +95,31 @@ def test_build_manifest_refuses_links_out_of_the_area(tmp_path: Path) -> None:
     (base / "d" / "out").unlink()
     followed = build_manifest({"/d": "/d"}, SymlinkMode.FOLLOW, area=area)
     assert sorted(f.dest_path for f in followed.files) == ["/d/inner", "/d/ok.txt"]
+
+
+def test_file_source_refuses_a_source_swapped_for_a_link(tmp_path: Path) -> None:
+    """sandbox/sources/send-time: a source replaced by a link leading out of the area after
+    the manifest was built is not read when the transfer opens it."""
+    from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
+
+    base = tmp_path / "sb"
+    base.mkdir()
+    src, secret = base / "a.bin", tmp_path / "secret"
+    src.write_bytes(b"inside!!")
+    secret.write_bytes(b"SECRET!!")
+    area = SourceArea(str(base), (str(tmp_path / "state"),))
+    buf = bytearray(8)
+    sources = [FileSource([(str(src), 8)], read=True, area=area) for _ in range(2)]
+    sources.append(FileSource([(str(src), 8)], read=True, area=SourceArea(None, ())))
+    try:
+        sources[0].read_into(0, memoryview(buf))
+        assert bytes(buf) == b"inside!!"
+        src.unlink()
+        src.symlink_to(secret)
+        with pytest.raises(SourceError, match="outside the allowed source area"):
+            sources[1].read_into(0, memoryview(bytearray(8)))
+        sources[2].read_into(0, memoryview(buf))
+        assert bytes(buf) == b"SECRET!!"  # the check is the area's, not a ban on links
+    finally:
+        for source in sources:
+            source.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from typing import Any
@@ -81,7 +82,8 @@ class Engine:
                                   min_cipher=int(cfg.min_cipher), faults=faults,
                                   post=self._post, max_datagram=self.max_datagram,
                                   timing=self.timing,
-                                  incoming_active=lambda: core.carrying_data)
+                                  incoming_active=lambda: core.carrying_data,
+                                  source_denied=(os.path.realpath(cfg.state_dir),))
 
     def _sandbox(self, owner: str | None) -> str | None:
         """The sandbox an incoming transfer of ``owner`` lands in (called on the receiver

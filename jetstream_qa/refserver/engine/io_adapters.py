@@ -30,6 +30,7 @@ from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
 from jetstream_qa.refserver.engine.synthetic import PERIOD, synthetic_bytes
+from jetstream_qa.refserver.sandbox import SourceArea
 
 __all__ = ["FileCheckpoints", "FileSource", "SourceError", "StorageSink", "StorageSinks",
            "WriteBehindSink"]
@@ -54,10 +55,17 @@ class SourceError(TransportError):
 
 
 class FileSource:
-    """The sender's view of the byte space (``read=False``: synthetic content)."""
+    """The sender's view of the byte space (``read=False``: synthetic content).
+
+    ``area`` (``refserver/sandbox.py``): where the manifest's owner may read. Each source is
+    checked when it is opened, by the path the kernel reports for the open descriptor
+    (``/proc/self/fd``, Linux), so a file swapped for a link after the manifest was built
+    cannot make the sender read outside it.
+    """
 
     def __init__(self, files: Sequence[tuple[str | None, int]], *, read: bool,
-                 max_open: int = 32) -> None:
+                 max_open: int = 32, area: SourceArea | None = None) -> None:
+        self._area = area
         self._paths = [p for p, _ in files]
         self.layout = Layout([size for _, size in files])
         self._read = read
@@ -130,12 +138,30 @@ class FileSource:
         except OSError as exc:
             raise SourceError(f"cannot read source file {path!r}: {exc.strerror}",
                               details={"path": path}) from None
+        area = self._area
+        if area is not None and not _opened_inside(fd, area):
+            os.close(fd)
+            shown = area.virtual(path or "")
+            raise SourceError(f"source file {shown!r} now leads outside the allowed source "
+                              "area; not read", details={"path": shown})
         self._fds[i] = fd
         return fd
+
+
 
     def close(self) -> None:
         while self._fds:
             os.close(self._fds.popitem()[1])
+
+
+def _opened_inside(fd: int, area: SourceArea) -> bool:
+    """True when the file open as ``fd`` lies inside ``area``, judged by the path the kernel
+    reports for it; True where there is no ``/proc`` (the manifest check stands alone)."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return True
+    return area.contains(real)
 
 
 class StorageSink:
