@@ -110,11 +110,11 @@ class PathChecker:
         """A per-entry error when a sidecar the decision will use is a symlink or not a
         regular file: the partfile (partfile methods), the plan file (in place), the backup
         (OVERWRITE_VERSIONED). None when all are absent or regular files."""
-        suffixes = {Method.IN_PLACE: (PLANFILE_SUFFIX,),
-                    Method.PARTFILE_RENAMED: (PARTFILE_SUFFIX,),
-                    Method.PARTFILE_KEPT: (PARTFILE_SUFFIX,)}.get(decision.method, ())
+        uses = {Method.IN_PLACE: PLANFILE_SUFFIX, Method.PARTFILE_RENAMED: PARTFILE_SUFFIX,
+                Method.PARTFILE_KEPT: PARTFILE_SUFFIX}
+        suffixes = [uses[decision.method]] if decision.method in uses else []
         if decision.keep_backup:
-            suffixes += (BACKUP_SUFFIX,)
+            suffixes.append(BACKUP_SUFFIX)
         for suffix in suffixes:
             name = parts[-1] + suffix
             try:
