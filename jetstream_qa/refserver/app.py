@@ -101,6 +101,8 @@ class ServerApp:
             self.persistence = Persistence(cfg.state_dir, self.state)
             self.persistence.load()
             self.persistence.start()
+        if cfg.sandbox_dir is not None:  # server primer: equals setSandboxMapping("", ...)
+            self.state.sandbox_mappings[""] = {"": {"type": "File", "path": cfg.sandbox_dir}}
         self.state.subscribe(self.waiter.notify)
         self.state.subscribe(self._log_change)
         ssl_ctx = None

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jetstream_qa.constants import MinCipher
-from jetstream_qa.errors import ConfigurationError
+from jetstream_qa.errors import ConfigurationError, InvalidArgument
+from jetstream_qa.refserver.sandbox import normalise_mapping
 
 __all__ = ["ServerConfig", "add_arguments", "config_from_args", "parse_user", "read_password_file"]
 
@@ -85,6 +86,9 @@ class ServerConfig:
     """UDP datagram payload bytes; None = large on loopback, Ethernet-sized otherwise."""
     open_give_up: float = 60.0
     """Seconds a sender retries OPEN against a silent receiver before the transfer errs."""
+    sandbox_dir: str | None = None
+    """``--sandbox-dir``: every user's sandbox (placeholders allowed, e.g. ``/home/%u``), a
+    path below the storage root; the same as ``setSandboxMapping("", {"": path})``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "storage_root", Path(self.storage_root))
@@ -136,6 +140,11 @@ class ServerConfig:
                 or not 576 <= self.max_datagram <= 65507):
             raise _bad("--max-datagram", self.max_datagram, "expected bytes in 576..65507")
         _check_positive("--open-give-up", self.open_give_up)
+        if self.sandbox_dir is not None:
+            try:
+                normalise_mapping({"": self.sandbox_dir})
+            except InvalidArgument as exc:
+                raise _bad("--sandbox-dir", self.sandbox_dir, exc.message) from None
 
     def has_fault(self, name: str) -> bool:
         """True when fault ``name`` was switched on with ``--fault``."""
@@ -207,6 +216,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--recv-port", default="8886", help="UDP receive port (0 = any free port)")
     g.add_argument("--storage-root", required=True, help="every received file lands under it")
     g.add_argument("--state-dir", required=True, help="persistent state, keys, TLS cert")
+    g.add_argument("--sandbox-dir", default=None, metavar="PATH",
+                   help="sandbox every user below PATH inside the storage root (%%u = user)")
     g.add_argument("--server-name", default="jetstream-qa-ref")
     g.add_argument("--external-address", default=None)
     a = parser.add_argument_group("users and security")
@@ -282,6 +293,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         external_address=args.external_address,
         max_datagram=_number("--max-datagram", args.max_datagram, int),
         open_give_up=_number("--open-give-up", args.open_give_up, float),
+        sandbox_dir=args.sandbox_dir,
     )
 
 

@@ -13,6 +13,13 @@ with ``srcPath``, ``destPath``, ``fileSize``, ``isEmptyDir``, ``executable`` and
   directory loop makes the manifest fail); SYMLINK_IGNORE leaves links out entirely;
 - a missing or unreadable source, or any other kind of file (fifo, socket, device), fails
   the whole manifest with an ``errorMessage`` naming the path.
+
+Source confinement (``refserver/sandbox.py``; OURS, ``docs/semantics.md`` "Sandboxes"):
+every path is read inside the caller's :class:`~jetstream_qa.refserver.sandbox.SourceArea`
+(its sandbox, or anywhere but the server's state directory). A source given outside it is
+refused when the manifest is created; under SYMLINK_FOLLOW a link whose target (resolved)
+lies outside is not followed: the manifest fails with an ``errorMessage`` naming that link,
+as for a broken link. SYMLINK_IGNORE leaves such links out like any other.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ from dataclasses import dataclass
 from jetstream_qa.constants import FileType, SymlinkMode
 from jetstream_qa.errors import InvalidArgument
 from jetstream_qa.refserver.faults import FaultSet
+from jetstream_qa.refserver.sandbox import SourceArea
 from jetstream_qa.refserver.state import FileEntry
 
 __all__ = ["ManifestBuildError", "ManifestResult", "build_manifest", "check_mappings"]
 
 _NO_FAULTS = FaultSet()
+_ANYWHERE = SourceArea(None, ())
 
 
 class ManifestBuildError(Exception):
@@ -87,7 +96,8 @@ def check_mappings(mappings: dict[str, object]) -> dict[str, str]:
 
 
 class _Walker:
-    def __init__(self, symlink_mode: SymlinkMode, faults: FaultSet) -> None:
+    def __init__(self, symlink_mode: SymlinkMode, faults: FaultSet, area: SourceArea) -> None:
+        self.area = area
         self.mode = symlink_mode
         if faults.active("follow-symlinks-under-ignore"):
             self.mode = SymlinkMode.FOLLOW  # fault: SYMLINK_IGNORE follows links
@@ -95,25 +105,33 @@ class _Walker:
         self.files: list[FileEntry] = []
         self._active_dirs: set[tuple[int, int]] = set()
 
+    def _shown(self, path: str) -> str:
+        """``path`` as the user sees it (below their sandbox when they have one)."""
+        return self.area.virtual(path)
+
     def _stat(self, path: str) -> os.stat_result | None:
         """Stat ``path`` per symlink mode; None means "leave it out"."""
         try:
             lst = os.lstat(path)
         except FileNotFoundError:
-            raise ManifestBuildError(f"source not found: {path}") from None
+            raise ManifestBuildError(f"source not found: {self._shown(path)}") from None
         except OSError as exc:
-            raise ManifestBuildError(f"cannot read {path}: {exc.strerror}") from None
+            raise ManifestBuildError(f"cannot read {self._shown(path)}: {exc.strerror}") \
+                from None
         if not stat.S_ISLNK(lst.st_mode):
             return lst
         if self.mode is SymlinkMode.IGNORE:
             return None
+        if not self.area.allows(path):
+            raise ManifestBuildError(f"symbolic link {self._shown(path)} leads outside "
+                                     "the allowed source area; not followed")
         try:
             return os.stat(path)
         except FileNotFoundError:
-            raise ManifestBuildError(f"broken symbolic link: {path}") from None
+            raise ManifestBuildError(f"broken symbolic link: {self._shown(path)}") from None
         except OSError as exc:
-            raise ManifestBuildError(f"cannot follow symbolic link {path}: {exc.strerror}") \
-                from None
+            raise ManifestBuildError(f"cannot follow symbolic link {self._shown(path)}: "
+                                     f"{exc.strerror}") from None
 
     def add(self, src: str, dest: str) -> bool:
         """Add ``src`` (file or tree) as ``dest``; returns False when nothing was added."""
@@ -124,26 +142,28 @@ class _Walker:
             return self._add_dir(src, dest, st)
         if stat.S_ISREG(st.st_mode):
             if not os.access(src, os.R_OK):
-                raise ManifestBuildError(f"cannot read {src}: permission denied")
+                raise ManifestBuildError(
+                    f"cannot read {self._shown(src)}: permission denied")
             if self._link_metadata:
                 st = os.lstat(src)  # fault: a followed link's size and mtime are its own
             self.files.append(FileEntry(src, dest, st.st_size, False,
                                         bool(st.st_mode & 0o111), st.st_mtime_ns // 1000,
                                         FileType.REGULAR_FILE))
             return True
-        raise ManifestBuildError(f"not a regular file or directory: {src}")
+        raise ManifestBuildError(f"not a regular file or directory: {self._shown(src)}")
 
     def _add_dir(self, src: str, dest: str, st: os.stat_result) -> bool:
         key = (st.st_dev, st.st_ino)
         if key in self._active_dirs:
-            raise ManifestBuildError(f"directory loop through symbolic link: {src}")
+            raise ManifestBuildError(
+                f"directory loop through symbolic link: {self._shown(src)}")
         self._active_dirs.add(key)
         try:
             try:
                 names = sorted(os.listdir(src))
             except OSError as exc:
-                raise ManifestBuildError(f"cannot read directory {src}: {exc.strerror}") \
-                    from None
+                raise ManifestBuildError(f"cannot read directory {self._shown(src)}: "
+                                         f"{exc.strerror}") from None
             added = False
             for name in names:
                 added |= self.add(os.path.join(src, name), posixpath.join(dest, name))
@@ -156,17 +176,24 @@ class _Walker:
 
 
 def build_manifest(mappings: dict[str, str], symlink_mode: SymlinkMode, *,
-                   faults: FaultSet = _NO_FAULTS) -> ManifestResult:
+                   faults: FaultSet = _NO_FAULTS,
+                   area: SourceArea = _ANYWHERE) -> ManifestResult:
     """Walk every source of ``{dest: src}`` (already checked by :func:`check_mappings`);
-    ``faults``: deliberate defects (``jetstream_qa.refserver.faults``), none by default.
+    ``faults``: deliberate defects (``jetstream_qa.refserver.faults``), none by default;
+    ``area``: where reading is allowed (sources are the user's paths inside it, and the
+    files' ``src_path`` are file-system paths).
 
     Raises:
-        ManifestBuildError: a source is missing, unreadable, a broken link (FOLLOW), part of
-            a directory loop, or not a file/directory; the message names the path.
+        ManifestBuildError: a source is missing, unreadable, outside the area, a broken link
+            or a link leading outside the area (FOLLOW), part of a directory loop, or not a
+            file/directory; the message names the path as the user sees it.
     """
-    walker = _Walker(symlink_mode, faults)
+    walker = _Walker(symlink_mode, faults, area)
     for dest, src in mappings.items():
-        walker.add(src, dest)
+        path = area.physical(src)
+        if os.path.lexists(path) and not area.allows(path):
+            raise ManifestBuildError(f"source {src} is outside the allowed source area")
+        walker.add(path, dest)
     seen: set[str] = set()
     for entry in walker.files:
         if entry.dest_path in seen:

@@ -175,6 +175,9 @@ class ManifestRecord:
     files: list[FileEntry] = field(default_factory=list)
     user_data: dict[str, str] = field(default_factory=dict)
     creation_time: int = field(default_factory=now_us)
+    source_base: str | None = None
+    """The owner's sandbox on disk when the manifest was made (None: not sandboxed); the
+    sources in ``mappings`` are below it, the ``files`` hold file-system paths."""
 
     def to_json(self) -> dict[str, Any]:
         """The vendor Manifest structure."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from jetstream_qa.refserver.engine.receiver import ReceiverThread, open_receive_
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.sender import DestinationWorker, WorkerContext
 from jetstream_qa.refserver.engine.sender_core import Timing
+from jetstream_qa.refserver.sandbox import sandbox_path
 from jetstream_qa.refserver.state import (
     TransferEvent,
     TransferRecord,
@@ -71,7 +73,7 @@ class Engine:
         core = ReceiverEndpoint(
             static_key=self.keys.private_key, server_uid=self.state.server_uid or "unknown",
             server_id=self.state.server_id or "unknown", min_cipher=int(cfg.min_cipher),
-            sinks=StorageSinks(cfg.storage_root, faults=faults),
+            sinks=StorageSinks(cfg.storage_root, faults=faults, sandbox=self._sandbox),
             checkpoints=FileCheckpoints(cfg.state_dir / "checkpoints"), window=window,
             max_datagram=self.max_datagram, faults=faults)
         self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance)
@@ -80,7 +82,13 @@ class Engine:
                                   min_cipher=int(cfg.min_cipher), faults=faults,
                                   post=self._post, max_datagram=self.max_datagram,
                                   timing=self.timing,
-                                  incoming_active=lambda: core.carrying_data)
+                                  incoming_active=lambda: core.carrying_data,
+                                  source_denied=(os.path.realpath(cfg.state_dir),))
+
+    def _sandbox(self, owner: str | None) -> str | None:
+        """The sandbox an incoming transfer of ``owner`` lands in (called on the receiver
+        thread; ``refserver/sandbox.py``)."""
+        return sandbox_path(self.state.sandbox_mappings, owner)
 
     def _incoming_allowance(self) -> float | None:
         """The receiver's current incoming allowance (called on the receiver thread):

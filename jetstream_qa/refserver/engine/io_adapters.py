@@ -7,7 +7,8 @@
 - :class:`StorageSinks` plugs :class:`~jetstream_qa.refserver.engine.storage.ReceiveStorage`
   into the receiver core; a DATA run straddling files is split with :class:`Layout`.
 - :class:`FileCheckpoints` persists each receiving transfer's held block ranges as JSON in
-  ``STATE_DIR/checkpoints/`` (written atomically: temp file, fsync, rename).
+  ``STATE_DIR/checkpoints/`` (written atomically: temp file, fsync, rename), every file
+  reached through the directory's descriptor without following symlinks (``confined.py``).
 """
 
 from __future__ import annotations
@@ -15,22 +16,27 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetstream_qa.errors import TransportError
+from jetstream_qa.errors import InvalidArgument, TransportError
+from jetstream_qa.refserver.engine.confined import ConfinedRoot, open_below, refuse_link
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
 from jetstream_qa.refserver.engine.synthetic import PERIOD, synthetic_bytes
+from jetstream_qa.refserver.sandbox import SourceArea
 
 __all__ = ["FileCheckpoints", "FileSource", "SourceError", "StorageSink", "StorageSinks",
            "WriteBehindSink"]
 
+
+log = logging.getLogger("jetstream_qa.refserver.engine")
 
 SYNTHETIC_PERIOD = PERIOD
 """synthetic_bytes repeats with this period (verified before it is relied on)."""
@@ -49,10 +55,17 @@ class SourceError(TransportError):
 
 
 class FileSource:
-    """The sender's view of the byte space (``read=False``: synthetic content)."""
+    """The sender's view of the byte space (``read=False``: synthetic content).
+
+    ``area`` (``refserver/sandbox.py``): where the manifest's owner may read. Each source is
+    checked when it is opened, by the path the kernel reports for the open descriptor
+    (``/proc/self/fd``, Linux), so a file swapped for a link after the manifest was built
+    cannot make the sender read outside it.
+    """
 
     def __init__(self, files: Sequence[tuple[str | None, int]], *, read: bool,
-                 max_open: int = 32) -> None:
+                 max_open: int = 32, area: SourceArea | None = None) -> None:
+        self._area = area
         self._paths = [p for p, _ in files]
         self.layout = Layout([size for _, size in files])
         self._read = read
@@ -125,12 +138,30 @@ class FileSource:
         except OSError as exc:
             raise SourceError(f"cannot read source file {path!r}: {exc.strerror}",
                               details={"path": path}) from None
+        area = self._area
+        if area is not None and not _opened_inside(fd, area):
+            os.close(fd)
+            shown = area.virtual(path or "")
+            raise SourceError(f"source file {shown!r} now leads outside the allowed source "
+                              "area; not read", details={"path": shown})
         self._fds[i] = fd
         return fd
+
+
 
     def close(self) -> None:
         while self._fds:
             os.close(self._fds.popitem()[1])
+
+
+def _opened_inside(fd: int, area: SourceArea) -> bool:
+    """True when the file open as ``fd`` lies inside ``area``, judged by the path the kernel
+    reports for it; True where there is no ``/proc`` (the manifest check stands alone)."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return True
+    return area.contains(real)
 
 
 class StorageSink:
@@ -320,54 +351,130 @@ class WriteBehindSink:
 
 
 class StorageSinks:
-    """Sink factory over the server's storage root."""
+    """Sink factory over the server's storage root.
 
-    def __init__(self, root: Path, *, faults: frozenset[str] = frozenset()) -> None:
+    ``sandbox(owner)`` gives the sandbox path (virtual, e.g. ``/storage/alice``) that applies
+    to a transfer sent by ``owner`` (None: none); files then land below
+    ``STORAGE_ROOT/<sandbox>`` (``refserver/sandbox.py``, vendor "where do transfers go").
+    The sandbox directory is made by a walk that never follows a link out of the storage root
+    (``confined.py``).
+    """
+
+    def __init__(self, root: Path, *, faults: frozenset[str] = frozenset(),
+                 sandbox: Callable[[str | None], str | None] | None = None) -> None:
         self._storage = ReceiveStorage(root, faults=faults)
         self._faults = faults
+        self._sandbox = sandbox
+        self._sandboxed: dict[str, ReceiveStorage] = {}
+
+    def _storage_for(self, owner: str | None) -> ReceiveStorage:
+        """The storage of ``owner``'s sandbox. Raises InvalidArgument when it cannot be
+        made inside the storage root; PermissionDenied when it cannot be expanded."""
+        virtual = self._sandbox(owner) if self._sandbox is not None else None
+        parts = tuple(p for p in (virtual or "").split("/") if p)
+        if not parts:
+            return self._storage
+        base = self._storage.root
+        try:
+            os.close(ConfinedRoot(base).directory(parts, create=True))
+        except OSError as exc:
+            raise InvalidArgument(f"the sandbox {virtual} cannot be used: "
+                                  f"{exc.strerror or exc}", details={"sandbox": virtual}) \
+                from None
+        real = os.path.realpath(os.path.join(base, *parts))
+        storage = self._sandboxed.get(real)
+        if storage is None:
+            storage = self._sandboxed[real] = ReceiveStorage(Path(real), faults=self._faults)
+        return storage
 
     def open(self, spec: RxSpec) -> WriteBehindSink:
         flags = spec.flags
         if "ignore-flag-write" in self._faults:
             flags |= 2
-        plan = self._storage.begin(list(spec.entries),
-                                   destination_path=spec.destination_path or None,
-                                   flags=flags, overwrite_mode=spec.overwrite_mode,
-                                   resume=spec.resume)
+        plan = self._storage_for(spec.owner).begin(
+            list(spec.entries), destination_path=spec.destination_path or None, flags=flags,
+            overwrite_mode=spec.overwrite_mode, resume=spec.resume)
         layout = Layout([e.size for e in spec.entries])
         return WriteBehindSink(StorageSink(plan, layout, write=bool(flags & 2),
                                            corrupt_first="corrupt-block" in self._faults))
 
 
 class FileCheckpoints:
-    """Held-range checkpoints, one JSON file per (sender serverUid, transferId)."""
+    """Held-range checkpoints, one JSON file per (sender serverUid, transferId).
+
+    The files live in ``directory`` (``STATE_DIR/checkpoints``), reached from its parent
+    without following a symlink out of it, and each is opened, replaced or removed relative
+    to the directory's descriptor with ``O_NOFOLLOW``. A symlink (or anything but a regular
+    file) at a checkpoint's name is never followed or replaced: loading finds no checkpoint
+    and saving is skipped, each with a warning naming the file (OURS: a checkpoint only
+    saves work on resume, so the transfer goes on without it).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        parent = os.path.realpath(self.directory.parent)
+        self._confined = ConfinedRoot(parent)
+        self._parts = (self.directory.name,)
 
-    def _path(self, key: tuple[str, int]) -> Path:
-        name = hashlib.sha256(f"{key[0]}\0{key[1]}".encode()).hexdigest()[:32]
-        return self.directory / f"{name}.json"
+    def _name(self, key: tuple[str, int]) -> str:
+        return hashlib.sha256(f"{key[0]}\0{key[1]}".encode()).hexdigest()[:32] + ".json"
 
     def load(self, key: tuple[str, int]) -> dict[str, Any] | None:
+        name = self._name(key)
         try:
-            value = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            dir_fd = self._confined.directory(self._parts, create=False)
+        except OSError:
             return None
+        try:
+            fd = open_below(dir_fd, name, os.O_RDONLY, what="checkpoint")
+            with os.fdopen(fd, encoding="utf-8") as fh:
+                value = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("checkpoint %s not used: %s", name, exc.strerror
+                        if isinstance(exc, OSError) else "not JSON")
+            return None
+        finally:
+            os.close(dir_fd)
         return value if isinstance(value, dict) else None
 
     def save(self, key: tuple[str, int], record: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        """Write the checkpoint (temp file, fsync, rename); skipped with a warning when the
+        directory or the name cannot be used safely."""
+        name = self._name(key)
+        tmp = name[:-len(".json")] + ".tmp"
+        try:
+            dir_fd = self._confined.directory(self._parts, create=True)
+        except OSError as exc:
+            log.warning("checkpoint %s not saved: %s", name, exc.strerror or exc)
+            return
+        try:
+            refuse_link(name, dir_fd, "checkpoint")
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)  # a stale temp file (or a link planted there)
+            except FileNotFoundError:
+                pass
+            fd = open_below(dir_fd, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600,
+                            what="checkpoint")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as exc:
+            log.warning("checkpoint %s not saved: %s", name, exc.strerror or exc)
+        finally:
+            os.close(dir_fd)
 
     def delete(self, key: tuple[str, int]) -> None:
         try:
-            self._path(key).unlink()
+            dir_fd = self._confined.directory(self._parts, create=False)
+        except OSError:
+            return
+        try:
+            os.unlink(self._name(key), dir_fd=dir_fd)
         except FileNotFoundError:
             pass
+        finally:
+            os.close(dir_fd)

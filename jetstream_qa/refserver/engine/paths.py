@@ -4,7 +4,12 @@ Where files land (Sandboxing / "where do transfers go" pages): ``/<sandbox>/<des
 <target path>``; the sandbox is the storage root and absolute paths count from it. A path
 holding ``..`` or a NUL byte, an over-long name, or a symlink below the root that leads
 outside it is refused (:class:`~jetstream_qa.errors.InvalidArgument`) before anything is
-written. :class:`PathChecker` also reports what sits at each target (:class:`Existing`).
+written. :class:`PathChecker` also reports what sits at each target (:class:`Existing`), and
+:meth:`PathChecker.sidecar_problem` fails an entry whose sidecar (``NAME.jetpart``,
+``NAME.jetplan``, ``NAME.jetbak``) is a symlink or not a regular file: sidecars are never
+followed, replaced or written through (OURS, ``docs/semantics.md``). These checks are the
+early, readable answer; the writes themselves are confined by ``confined.py`` whatever
+changes after them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ import os
 import stat
 
 from jetstream_qa.errors import InvalidArgument
-from jetstream_qa.refserver.engine.decide import PLANFILE_SUFFIX, Existing, Found
+from jetstream_qa.refserver.engine.decide import (
+    BACKUP_SUFFIX,
+    PARTFILE_SUFFIX,
+    PLANFILE_SUFFIX,
+    Decision,
+    Existing,
+    Found,
+    Method,
+)
 
 __all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "PathChecker", "climb", "split_path"]
 
@@ -92,6 +105,27 @@ class PathChecker:
                 return Existing(), "parent-not-a-directory"
             self.safe_dirs.add(prefix)
         return self._final(parts), None
+
+    def sidecar_problem(self, parts: tuple[str, ...], decision: Decision) -> str | None:
+        """A per-entry error when a sidecar the decision will use is a symlink or not a
+        regular file: the partfile (partfile methods), the plan file (in place), the backup
+        (OVERWRITE_VERSIONED). None when all are absent or regular files."""
+        uses = {Method.IN_PLACE: PLANFILE_SUFFIX, Method.PARTFILE_RENAMED: PARTFILE_SUFFIX,
+                Method.PARTFILE_KEPT: PARTFILE_SUFFIX}
+        suffixes = [uses[decision.method]] if decision.method in uses else []
+        if decision.keep_backup:
+            suffixes.append(BACKUP_SUFFIX)
+        for suffix in suffixes:
+            name = parts[-1] + suffix
+            try:
+                st = os.lstat(os.path.join(self.root, *parts[:-1], name))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                return f"sidecar-refused: {name} is a symbolic link (never followed)"
+            if not stat.S_ISREG(st.st_mode):
+                return f"sidecar-refused: {name} is not a regular file"
+        return None
 
     def _final(self, parts: tuple[str, ...]) -> Existing:
         path = os.path.join(self.root, *parts)

@@ -38,7 +38,7 @@ from jetstream_qa.refserver.engine.receiver_model import (
     RxTiming,
     RxTransfer,
     SinkFactory,
-    parse_entries,
+    parse_meta,
 )
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
@@ -381,13 +381,13 @@ class ReceiverEndpoint:
             return "file list does not match its digest"
         try:
             raw = zlib.decompressobj().decompress(meta, 256 << 20)
-            entries = parse_entries(json.loads(raw))
+            entries, owner = parse_meta(json.loads(raw))
         except (ValueError, zlib.error, JetStreamQAError) as exc:
             return f"unreadable file list: {exc}"
         if sum(e.size for e in entries) != t.total_bytes:
             return "file sizes do not add up to totalBytes"
         spec = RxSpec(tuple(entries), t.destination_path, t.flags, t.overwrite_mode,
-                      t.resumed, t.total_bytes)
+                      t.resumed, t.total_bytes, owner)
         try:
             t.sink = self._sinks.open(spec)
         except JetStreamQAError as exc:

@@ -41,7 +41,9 @@ __all__ = [
     "Sink",
     "SinkFactory",
     "encode_entries",
+    "encode_meta",
     "parse_entries",
+    "parse_meta",
 ]
 
 Addr = tuple[Any, ...]
@@ -74,6 +76,10 @@ class RxSpec:
     overwrite_mode: int
     resume: bool
     total_bytes: int
+    owner: str | None = None
+    """The sending transfer's owner as the sender names it (META ``owner``; None when the
+    META is the bare list). It picks the receiver's sandbox mapping; it is not
+    authenticated (OURS, ``refserver/sandbox.py``)."""
 
 
 class Sink(Protocol):
@@ -110,6 +116,22 @@ def encode_entries(entries: Sequence[Entry]) -> list[list[Any]]:
     """The META file list: ``[[destPath, size, mtimeUs, executable, isEmptyDir], ...]``."""
     return [[e.dest_path, e.size, e.mtime_us, int(e.executable), int(e.is_empty_dir)]
             for e in entries]
+
+
+def encode_meta(entries: Sequence[Entry], owner: str) -> dict[str, Any]:
+    """The META document: ``{"owner": name, "files": encode_entries(...)}``."""
+    return {"owner": owner, "files": encode_entries(entries)}
+
+
+def parse_meta(value: Any) -> tuple[list[Entry], str | None]:
+    """Validate a decoded META (the object of :func:`encode_meta`, or the bare file list).
+    Raises ProtocolError."""
+    if isinstance(value, dict):
+        owner = value.get("owner")
+        if not isinstance(owner, str) or len(owner) > 256 or set(value) != {"owner", "files"}:
+            raise ProtocolError("META must be {owner: string, files: [...]}")
+        return parse_entries(value["files"]), owner
+    return parse_entries(value), None
 
 
 def parse_entries(value: Any) -> list[Entry]:

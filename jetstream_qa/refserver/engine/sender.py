@@ -32,9 +32,10 @@ from jetstream_qa.refserver.engine import cipher_choice
 from jetstream_qa.refserver.engine.bandwidth import outgoing_allowance, pacing_rate
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
-from jetstream_qa.refserver.engine.receiver_model import encode_entries
+from jetstream_qa.refserver.engine.receiver_model import encode_meta
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
 from jetstream_qa.refserver.faults import FaultSet
+from jetstream_qa.refserver.sandbox import SourceArea
 from jetstream_qa.refserver.state import (
     DestinationRecord,
     ServerState,
@@ -61,8 +62,11 @@ class WorkerContext:
                  faults: frozenset[str], post: Callable[[TransferRecord, TransferEvent,
                                                          str | None], None],
                  max_datagram: int, timing: Timing,
-                 incoming_active: Callable[[], bool] = lambda: False) -> None:
+                 incoming_active: Callable[[], bool] = lambda: False,
+                 source_denied: tuple[str, ...] = ()) -> None:
         self.state = state
+        self.source_denied = source_denied
+        """Real paths no source may be read from (the server's state directory)."""
         self.static_key = static_key
         self.min_cipher = min_cipher
         self.faults = faults
@@ -160,10 +164,11 @@ class DestinationWorker(threading.Thread):
         files = list(manifest.files)
         entries = [Entry(f.dest_path, f.file_size, f.modification_time, f.executable,
                                f.is_empty_dir) for f in files]
-        meta = zlib.compress(json.dumps(encode_entries(entries),
+        meta = zlib.compress(json.dumps(encode_meta(entries, record.owner),
                                         separators=(",", ":")).encode(), 6)
         read = bool(record.transfer_flags & 1) or "ignore-flag-read" in self.ctx.faults
-        source = FileSource([(f.src_path, f.file_size) for f in files], read=read)
+        area = SourceArea(manifest.source_base, self.ctx.source_denied)
+        source = FileSource([(f.src_path, f.file_size) for f in files], read=read, area=area)
         pinned = bytes.fromhex(dest.destination_public_key) \
             if dest.destination_public_key else None
         cipher = cipher_choice.offer(record.min_cipher, dest.min_cipher, self.ctx.min_cipher,

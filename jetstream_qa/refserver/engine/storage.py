@@ -25,9 +25,12 @@ in the decision (``decide.py``), the finishing step (``finish.py``), and here: '
 out of the root (write-outside-root) and the source mtime applied when a file is first
 opened instead of after its data (mtime-set-before-data).
 
-Known debt: the symlink checks run at begin() and again (``realpath`` of the parent) when a
-file is opened, and targets open with ``O_NOFOLLOW``; a link swapped in between those checks
-and ``makedirs`` could still redirect a directory creation (no ``openat`` walk).
+Confinement: begin() refuses links leading outside (``paths.py``) and fails an entry whose
+sidecar (``.jetpart``, ``.jetplan``, ``.jetbak``) is a symlink or not a regular file. Every
+write afterwards goes through descriptors reached by an ``openat``-style walk that never
+follows a link out of the root, with ``O_NOFOLLOW`` on the last component
+(``confined.py``), so a link planted or swapped in after begin() fails that entry instead of
+redirecting it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 
 from jetstream_qa.constants import OverwriteMode
 from jetstream_qa.errors import InvalidArgument, UsageError
+from jetstream_qa.refserver.engine.confined import ConfinedRoot
 from jetstream_qa.refserver.engine.decide import Entry, Existing, Method, Result, decide_entry
 from jetstream_qa.refserver.engine.finish import finish_directory, finish_file
 from jetstream_qa.refserver.engine.paths import (
@@ -88,24 +92,26 @@ class ReceiveStorage:
         if self.faults.active("write-outside-root"):  # fault: '..' climbs, is not refused
             root, destination_path = climb(root, destination_path or ""), ""
         located = self._locate(root, entries, destination_path or "")
-        states = []
-        for entry, target, existing, problem in located:
+        checker, states = PathChecker(root), []
+        for entry, parts, existing, problem in located:
             if resume:
-                existing = recorded_existing(target, entry, flags, overwrite_mode) or existing
+                existing = _recorded(root, parts, entry, flags, overwrite_mode) or existing
             decision = decide_entry(flags, overwrite_mode, entry, existing, faults=self.faults)
             if decision.result is not Result.WRITTEN:
                 problem = None  # nothing will be written there: the parent does not matter
-            states.append(EntryState(entry, target, decision, existing, error=problem))
+            elif problem is None:
+                problem = checker.sidecar_problem(parts, decision)
+            states.append(EntryState(entry, parts, decision, existing, error=problem))
         hooks = _Hooks(flags, overwrite_mode, self.faults)
         return ReceivePlan(root, states, hooks, resume=resume, max_open=self.max_open)
 
     @staticmethod
     def _locate(root: str, entries: Sequence[Entry], destination_path: str
-                ) -> list[tuple[Entry, str, Existing, str | None]]:
+                ) -> list[tuple[Entry, tuple[str, ...], Existing, str | None]]:
         base = split_path(destination_path, "destinationPath", allow_empty=True)
         checker = PathChecker(root)
         seen: set[tuple[str, ...]] = set()
-        located: list[tuple[Entry, str, Existing, str | None]] = []
+        located: list[tuple[Entry, tuple[str, ...], Existing, str | None]] = []
         for entry in entries:
             parts = base + split_path(entry.dest_path, "destPath", allow_empty=False)
             if len(os.fsencode(os.path.join(*parts))) > MAX_PATH_BYTES:
@@ -116,8 +122,21 @@ class ReceiveStorage:
                                       details={"destPath": entry.dest_path})
             seen.add(parts)
             existing, problem = checker.existing(parts)
-            located.append((entry, os.path.join(root, *parts), existing, problem))
+            located.append((entry, parts, existing, problem))
         return located
+
+
+def _recorded(root: str, parts: tuple[str, ...], entry: Entry, flags: int,
+              mode: int) -> Existing | None:
+    """The pre-state an earlier run recorded in the entry's ``.jetplan`` (None: none)."""
+    try:
+        dir_fd = ConfinedRoot(root).parent(parts, create=False)
+    except OSError:
+        return None
+    try:
+        return recorded_existing(dir_fd, parts[-1], entry, flags, mode)
+    finally:
+        os.close(dir_fd)
 
 
 class _Hooks:
@@ -126,11 +145,11 @@ class _Hooks:
     def __init__(self, flags: int, mode: int, faults: FaultSet) -> None:
         self.flags, self.mode, self.faults = flags, mode, faults
 
-    def before_first_open(self, state: EntryState) -> None:
+    def before_first_open(self, state: EntryState, dir_fd: int) -> None:
         """Before an entry's file is first opened (the target not yet created or changed):
-        record an in-place decision (``planfile.py``)."""
+        record an in-place decision (``planfile.py``) in its directory ``dir_fd``."""
         if state.decision.method is Method.IN_PLACE:
-            write_plan(state.target,
+            write_plan(dir_fd, state.name,
                        plan_record(state.entry, self.flags, self.mode, state.existing))
 
     def first_open(self, state: EntryState, fd: int) -> None:
@@ -139,12 +158,13 @@ class _Hooks:
             ns = state.entry.mtime_us * 1000  # fault: the data written next moves it again
             os.utime(fd, ns=(ns, ns))
 
-    def finish(self, state: EntryState, fd: int | None) -> None:
-        """Apply a written entry's decision (``finish.py``). Raises OSError."""
+    def finish(self, state: EntryState, fd: int | None, dir_fd: int) -> None:
+        """Apply a written entry's decision (``finish.py``) in its parent ``dir_fd``.
+        Raises OSError."""
         if state.decision.method is Method.MKDIR:
-            finish_directory(state.finishing(), self.faults)
+            finish_directory(state.finishing(dir_fd), self.faults)
         else:
-            finish_file(state.finishing(), fd, self.faults)
+            finish_file(state.finishing(dir_fd), fd, self.faults)
 
     def skip_creating(self, state: EntryState) -> bool:
         """Fault zero-byte-not-created: a file no data reached is never created."""

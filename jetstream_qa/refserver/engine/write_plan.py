@@ -2,10 +2,19 @@
 
 :class:`ReceivePlan` is made by ``ReceiveStorage.begin`` with one :class:`EntryState` per
 manifest entry (the server's decision for it, ``decide.py``). Files open on their first
-:meth:`~ReceivePlan.write`, at most ``max_open`` descriptors at once (least recently used are
-closed), each sized with ``ftruncate`` on first open; :meth:`~ReceivePlan.flush` makes them
+:meth:`~ReceivePlan.write`, at most ``max_open`` descriptors at once (a quarter of them, up to
+16, hold directories; least recently used are closed; a walk briefly holds two more), each
+sized with ``ftruncate`` on first open; :meth:`~ReceivePlan.flush` makes them
 durable at checkpoints; :meth:`~ReceivePlan.finish` hands every written entry to storage's
 finishing step (``finish.py``) and reports one result per entry.
+
+Every file is opened relative to its parent directory's descriptor, reached by a walk from
+the root that never follows a symlink out of it (``confined.py``), with ``O_NOFOLLOW``: a
+link planted at a target, partfile or plan file, or a directory swapped for a link after
+``begin()`` (before the plan first wrote into it), fails that entry with an error naming it;
+nothing outside the root is touched. The last few directories walked stay open
+(:data:`_DIR_CACHE`): files written there later go on landing in that real directory, even
+when its path is swapped for a link meanwhile.
 """
 
 from __future__ import annotations
@@ -17,19 +26,26 @@ from typing import Protocol
 
 from jetstream_qa.errors import UsageError
 from jetstream_qa.refserver.engine import fs_sync
+from jetstream_qa.refserver.engine.confined import ConfinedRoot, open_below
 from jetstream_qa.refserver.engine.decide import (
+    PARTFILE_SUFFIX,
     Decision,
     Entry,
     Existing,
     Method,
     Result,
-    partfile_path,
 )
 from jetstream_qa.refserver.engine.finish import Finishing
 
 __all__ = ["EntryState", "PlanHooks", "ReceivePlan"]
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT
+_DIR_CACHE = 16
+"""Most directories kept open per plan (``confined.py``). A transfer writes many files into few
+directories (manifests list a directory's files together). Measured with ``strace -c`` on
+5,000 1 KiB files in 10 directories (begin, write, finish): 93,812 system calls before the
+walk existed, 168,745 walking from the root at every open and finish, 93,904 with this
+cache. Wall-clock timing on the shared test machine was too noisy to compare."""
 
 
 @dataclass(slots=True)
@@ -37,7 +53,8 @@ class EntryState:
     """Mutable per-entry state of a plan."""
 
     entry: Entry
-    target: str
+    parts: tuple[str, ...]
+    """The target's path components below the root."""
     decision: Decision
     existing: Existing
     error: str | None = None
@@ -48,23 +65,29 @@ class EntryState:
         return self.error is None and self.decision.wants_data
 
     @property
-    def write_path(self) -> str:
-        if self.decision.method is Method.IN_PLACE:
-            return self.target
-        return partfile_path(self.target)
+    def name(self) -> str:
+        """The target's name in its parent directory."""
+        return self.parts[-1]
 
-    def finishing(self) -> Finishing:
-        return Finishing(self.entry, self.decision, self.target, self.write_path)
+    @property
+    def write_name(self) -> str:
+        """The name the data goes to: the target (in place) or its partfile."""
+        if self.decision.method is Method.IN_PLACE:
+            return self.name
+        return self.name + PARTFILE_SUFFIX
+
+    def finishing(self, dir_fd: int) -> Finishing:
+        return Finishing(self.entry, self.decision, dir_fd, self.name)
 
 
 class PlanHooks(Protocol):
     """What a plan asks of storage: before an entry's first byte, and when finishing it."""
 
-    def before_first_open(self, state: EntryState) -> None: ...
+    def before_first_open(self, state: EntryState, dir_fd: int) -> None: ...
 
     def first_open(self, state: EntryState, fd: int) -> None: ...
 
-    def finish(self, state: EntryState, fd: int | None) -> None: ...
+    def finish(self, state: EntryState, fd: int | None, dir_fd: int) -> None: ...
 
     def skip_creating(self, state: EntryState) -> bool: ...
 
@@ -75,13 +98,15 @@ class ReceivePlan:
     def __init__(self, root: str, states: list[EntryState], hooks: PlanHooks, *,
                  resume: bool, max_open: int) -> None:
         self.root = root
+        dir_cache = min(_DIR_CACHE, max_open // 4)  # the budget holds directories too
+        self._confined = ConfinedRoot(root, cache=dir_cache)
         self._hooks = hooks
         self._states = states
         self.entries: tuple[Entry, ...] = tuple(s.entry for s in states)
         self.decisions: tuple[Decision, ...] = tuple(s.decision for s in states)
         """The server's decision per entry (for logs and tests)."""
         self._resume = resume
-        self._max_open = max_open
+        self._max_open = max_open - dir_cache
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._dirty: set[int] = set()
         """Entries written since the last flush()."""
@@ -180,17 +205,23 @@ class ReceivePlan:
         while len(self._fds) >= self._max_open:
             _, old = self._fds.popitem(last=False)
             os.close(old)
-        parent = os.path.dirname(state.target)
-        os.makedirs(parent, exist_ok=True)
-        real = os.path.realpath(parent)
-        if real != self.root and not real.startswith(self.root + os.sep):
-            raise OSError(f"parent of {state.entry.dest_path!r} now leads outside the root")
+        dir_fd = self._confined.parent(state.parts, create=True)
+        try:
+            fd = self._open_in(state, dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._fds[index] = fd
+        return fd
+
+    def _open_in(self, state: EntryState, dir_fd: int) -> int:
         first = not state.opened
         in_place = state.decision.method is Method.IN_PLACE
         truncate = first and not in_place and not self._resume
         if first:
-            self._hooks.before_first_open(state)
-        fd = os.open(state.write_path, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o644)
+            self._hooks.before_first_open(state, dir_fd)
+        what = "target" if in_place else "partfile"
+        fd = open_below(dir_fd, state.write_name,
+                        _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o644, what=what)
         if first:
             state.opened = True
             try:
@@ -199,12 +230,11 @@ class ReceivePlan:
             except OSError:
                 os.close(fd)
                 raise
-        self._fds[index] = fd
         return fd
 
     def _fail(self, index: int, exc: OSError) -> None:
         state = self._states[index]
-        state.error = f"io-error: {exc.strerror or exc}"
+        state.error = _io_error(exc)
         fd = self._fds.pop(index, None)
         if fd is not None:
             os.close(fd)
@@ -213,6 +243,7 @@ class ReceivePlan:
         while self._fds:
             _, fd = self._fds.popitem()
             os.close(fd)
+        self._confined.close()
 
     def _finish_one(self, index: int) -> dict[str, str]:
         state = self._states[index]
@@ -227,9 +258,28 @@ class ReceivePlan:
                                 "detail": detail}
                     fd = self._open(index)  # never written (0 bytes): create it now
                     self._fds.pop(index)
-                self._hooks.finish(state, fd)
+                self._finish_in_dir(state, fd)
             except OSError as exc:
-                state.error = f"io-error: {exc.strerror or exc}"
+                state.error = _io_error(exc)
         if state.error is not None:
             result, detail = str(Result.ERROR), state.error
         return {"destPath": state.entry.dest_path, "outcome": result, "detail": detail}
+
+    def _finish_in_dir(self, state: EntryState, fd: int | None) -> None:
+        try:
+            dir_fd = self._confined.parent(state.parts,
+                                           create=state.decision.method is Method.MKDIR)
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            raise
+        try:
+            self._hooks.finish(state, fd, dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _io_error(exc: OSError) -> str:
+    """The per-entry error detail: ``io-error: <why>`` (for a refused symlink the refusal
+    names the file, ``confined.Escape``; otherwise the OS text)."""
+    return f"io-error: {exc.strerror or exc}"

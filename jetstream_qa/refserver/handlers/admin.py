@@ -5,7 +5,8 @@ and ``garbageCollect``), "Bandwidth" (incoming/outgoing limits and borrowing, su
 "so long as limits are not already specified on the command line", survive restarts),
 "Sandboxing" (``getSandboxMappings`` superuser only; ``setSandboxMapping("", {"": "/data"})``
 equals ``--sandbox-dir /data``; full form ``{"": {"type": "File", "path": ...}}``).
-The engine reads ``state.bandwidth`` and ``state.sandbox_mappings`` live.
+The engine reads ``state.bandwidth`` and ``state.sandbox_mappings`` live; how a mapping
+confines sources and received files is ``refserver/sandbox.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from jetstream_qa.errors import ConflictError, InvalidArgument
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.handlers.common import check_range
 from jetstream_qa.refserver.registry import command
+from jetstream_qa.refserver.sandbox import normalise_mapping
 
 __all__: list[str] = []
 
@@ -87,31 +89,17 @@ async def get_sandbox_mappings(ctx: Context) -> dict[str, Any]:
             for user, roots in ctx.state.sandbox_mappings.items()}
 
 
-def _normalise(mapping: dict[str, Any]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for root, spec in mapping.items():
-        if isinstance(spec, str):
-            spec = {"type": "File", "path": spec}
-        if not isinstance(spec, dict) or spec.get("type", "File") != "File":
-            raise InvalidArgument(f"sandbox {root!r}: only File sandboxes ({{'type': 'File', "
-                                  "'path': ...}} or a path string) are supported",
-                                  details={"param": "mapping", "root": root})
-        path = spec.get("path")
-        if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/"):
-            raise InvalidArgument(f"sandbox {root!r}: path must be absolute without '..'",
-                                  details={"param": "mapping", "root": root})
-        out[root] = {"type": "File", "path": path}
-    return out
-
-
 @command("setSandboxMapping", superuser=True)
 async def set_sandbox_mapping(ctx: Context, *, user: str, mapping: dict[str, Any]) -> None:
     """Set (or with an empty mapping, remove) the sandbox of ``user`` (``""`` = all).
 
-    Sandbox paths are resolved inside the receiver's storage root: nothing a sandbox names
-    can escape it (ours).
+    It takes effect for the next manifest and the next incoming transfer
+    (``refserver/sandbox.py``): sandbox paths are below the storage root, so nothing a
+    sandbox names can escape it (ours).
     """
-    normal = _normalise(mapping)
+    if not isinstance(user, str):
+        raise InvalidArgument("user must be a string", details={"param": "user"})
+    normal = normalise_mapping(mapping)
     if normal:
         ctx.state.sandbox_mappings[user] = normal
     else:

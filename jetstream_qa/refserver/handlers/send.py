@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import socket
 from typing import Any
 
 from jetstream_qa.constants import MinCipher, Permission, SymlinkMode
-from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady
+from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady, PermissionDenied
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
 from jetstream_qa.refserver.manifests import ManifestBuildError, build_manifest, check_mappings
 from jetstream_qa.refserver.registry import command
+from jetstream_qa.refserver.sandbox import SourceArea, source_area
 from jetstream_qa.refserver.state import (
     DestinationRecord,
     FileEntry,
@@ -36,11 +38,11 @@ _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 
 # --- manifests ---------------------------------------------------------------------------
-async def _build(ctx: Context, record: ManifestRecord) -> None:
+async def _build(ctx: Context, record: ManifestRecord, area: SourceArea) -> None:
     """Fill ``record`` from the file system: complete, or error naming the path."""
     try:
         result = await asyncio.to_thread(build_manifest, record.mappings, record.symlink_mode,
-                                         faults=FaultSet(ctx.app.config.faults))
+                                         faults=FaultSet(ctx.app.config.faults), area=area)
     except ManifestBuildError as exc:
         if ctx.app.config.has_fault("manifest-missing-ok") and "not found" in str(exc):
             record.files, record.total_files, record.total_size = [], 0, 0
@@ -71,16 +73,37 @@ async def create_manifest(ctx: Context, *, mappings: dict[str, Any],
                               f"{symlinkMode}", details={"param": "symlinkMode"})
     clean = check_mappings(mappings)
     ctx.session.require_path(ctx.state, list(clean.values()))
+    area = _source_area(ctx, clean)
     record = ManifestRecord(manifest_id=ctx.state.new_manifest_id(), owner=who.user,
                             mappings=clean, symlink_mode=SymlinkMode(symlinkMode),
-                            owner_token=who.token, owner_token_session=who.session)
+                            owner_token=who.token, owner_token_session=who.session,
+                            source_base=area.base)
     ctx.state.manifests[record.manifest_id] = record
     ctx.state.changed("manifest", record)
     reply = record.to_json()
     ctx.app.events.emit("manifestCreated", reply,
                         owner=record.owner, owner_token=record.owner_token)
-    ctx.app.spawn(_build(ctx, record))
+    ctx.app.spawn(_build(ctx, record, area))
     return reply
+
+
+def _source_area(ctx: Context, mappings: dict[str, str]) -> SourceArea:
+    """Where the caller's manifest may read (``refserver/sandbox.py``): their sandbox, or
+    anywhere but the server's state directory; elevated sessions are not sandboxed.
+
+    Raises:
+        PermissionDenied: a source lies outside it (symlinks resolved), or the user's
+            sandbox path cannot be expanded for their name.
+    """
+    who, cfg = ctx.who(), ctx.app.config
+    area = source_area(ctx.state.sandbox_mappings, user=who.user, elevated=who.elevated,
+                       storage_root=str(cfg.storage_root), state_dir=str(cfg.state_dir))
+    for src in mappings.values():
+        path = area.physical(src)
+        if os.path.lexists(path) and not area.allows(path):
+            raise PermissionDenied(f"source {src!r} is outside the allowed source area",
+                                   details={"path": src})
+    return area
 
 
 def _manifest(ctx: Context, manifest_id: str) -> ManifestRecord:
@@ -108,12 +131,15 @@ async def wait_for_manifest(ctx: Context, *, manifestId: str,
     return record.to_json()
 
 
-def _reported(ctx: Context, entry: FileEntry) -> dict[str, Any] | None:
-    """One File Mapping as reported (the manifest faults distort only the report)."""
+def _reported(ctx: Context, record: ManifestRecord, entry: FileEntry
+              ) -> dict[str, Any] | None:
+    """One File Mapping as reported: ``srcPath`` as its owner sees it (below their sandbox);
+    the manifest faults distort only the report."""
     cfg = ctx.app.config
     if entry.is_empty_dir and cfg.has_fault("manifest-skip-empty-dirs"):
         return None
     out = entry.to_json()
+    out["srcPath"] = SourceArea(record.source_base, ()).virtual(entry.src_path)
     if cfg.has_fault("manifest-wrong-size") and not entry.is_empty_dir:
         out["fileSize"] += 1
     if cfg.has_fault("manifest-no-exec-bit"):
@@ -128,7 +154,7 @@ async def get_manifest_files(ctx: Context, *, manifestId: str) -> dict[str, Any]
     if record.status is ManifestStatus.PENDING:
         raise NotReady(f"manifest {manifestId} is still pending",
                        details={"manifestId": manifestId})
-    files = [f for f in (_reported(ctx, e) for e in record.files) if f is not None]
+    files = [f for f in (_reported(ctx, record, e) for e in record.files) if f is not None]
     return {"manifestId": record.manifest_id, "fileMappings": files}
 
 
