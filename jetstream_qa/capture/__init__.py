@@ -2,8 +2,9 @@
 judgements and re-injection (scapy, imported lazily).
 
 Modules: :mod:`.source` (``--js-capture`` values and the capture filter, with the BPF
-gotchas), :mod:`.packets` (captured packets as frozen values), :mod:`.stream` (bounded live
-and file captures), :mod:`.analysis` (markers, fragments, flows, pacing), :mod:`.inject`
+gotchas), :mod:`.packets` (captured packets as frozen values), :mod:`.sink` (errors, bounds),
+:mod:`.stream` (live captures: interface, command), :mod:`.files` (a pcap file written
+meanwhile), :mod:`.analysis` (markers, fragments, flows, pacing), :mod:`.inject`
 (writing datagrams onto the wire). Two more are imported by name only, to keep this package
 cheap and free of the judge: :mod:`.harness` (the suites' glue, verdict exceptions) and
 :mod:`.ratechart` (the pacing plot).
@@ -27,21 +28,17 @@ from jetstream_qa.capture.analysis import (
     rate_series,
     to_receiver,
 )
+from jetstream_qa.capture.files import FileCapture
 from jetstream_qa.capture.inject import inject, send_garbage
 from jetstream_qa.capture.packets import Datagram, WirePacket, from_scapy
+from jetstream_qa.capture.sink import CaptureFailed, CaptureNotApplicable, Limits
 from jetstream_qa.capture.source import (
     CaptureFilter,
     CaptureSource,
     is_loopback_iface,
     resolve_host,
 )
-from jetstream_qa.capture.stream import (
-    CaptureFailed,
-    CaptureNotApplicable,
-    FileCapture,
-    Limits,
-    open_capture,
-)
+from jetstream_qa.capture.stream import open_capture
 
 __all__ = [
     "RATE_TOLERANCE",

@@ -22,15 +22,11 @@ from typing import Any, Final
 
 from jetstream_qa import expect
 from jetstream_qa.capture.analysis import to_receiver
+from jetstream_qa.capture.files import FileCapture
 from jetstream_qa.capture.packets import WirePacket
+from jetstream_qa.capture.sink import CaptureFailed, CaptureNotApplicable, Limits
 from jetstream_qa.capture.source import CaptureFilter, CaptureSource, resolve_host
-from jetstream_qa.capture.stream import (
-    CaptureFailed,
-    CaptureNotApplicable,
-    FileCapture,
-    Limits,
-    open_capture,
-)
+from jetstream_qa.capture.stream import open_capture
 from jetstream_qa.conformance_core import steps
 from jetstream_qa.conformance_core.failures import Inconclusive, NotApplicableCase
 from jetstream_qa.errors import UsageError

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jetstream_qa.capture.packets import Datagram
-from jetstream_qa.capture.stream import CaptureNotApplicable
+from jetstream_qa.capture.sink import CaptureNotApplicable
 
 __all__ = ["inject", "send_garbage"]
 

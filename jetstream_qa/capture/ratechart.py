@@ -51,14 +51,18 @@ _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def render_rate_chart(check: RateCheck, *, title: str, chart_id: str = "jsqa-rate") -> str:
-    """Measured bytes/s per bin, the cap and the tolerated ceiling (dashed), as HTML."""
+    """Measured bytes/s per bin, the steady mean, the cap and the ceiling of the mean
+    (dashed), as an HTML ``<figure>`` with an inline SVG."""
     t_end = check.series[-1][0] + check.window_s if check.series else 1.0
     series = [
         ("measured on the wire (UDP payload)", [(t, bps / 8) for t, bps in check.series],
          False),
         ("sendRateMax", [(0.0, check.limit_bps / 8), (t_end, check.limit_bps / 8)], True),
-        (f"tolerated ceiling (+{check.tolerance:.0%})",
+        (f"ceiling of the steady mean (+{check.tolerance:.0%})",
          [(0.0, check.ceiling_bps / 8), (t_end, check.ceiling_bps / 8)], True),
+        ("steady mean (bins 2 to n-1)",
+         [(check.window_s, check.mean_bps / 8), (t_end - check.window_s, check.mean_bps / 8)],
+         False),
     ]
     chart = line_chart(chart_id, title, series, x_label="seconds since the first datagram",
                        y_label="bytes/s", y_format="rate", width=640, height=220)

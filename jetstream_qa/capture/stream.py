@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-:func:`open_capture` returns a context manager for one :class:`CaptureSource`. While it is
-open, packets flow into a :class:`_Sink`, which converts each scapy packet once
-(:func:`~jetstream_qa.capture.packets.from_scapy`), applies the
+:func:`open_capture` returns a context manager for one :class:`CaptureSource`. While it
+is open, packets flow into a :class:`~jetstream_qa.capture.sink.Sink`, which converts each
+scapy packet once (:func:`~jetstream_qa.capture.packets.from_scapy`), applies the
 :class:`~jetstream_qa.capture.source.CaptureFilter` and enforces the bounds of
 :class:`Limits`: packets and IP bytes kept, and a wall-clock deadline after which the
 capture stops itself. A capture that hit a bound says so in :attr:`truncated`.
@@ -14,10 +14,7 @@ capture stops itself. A capture that hit a bound says so in :attr:`truncated`.
   scapy's streaming ``PcapReader`` (pcap or pcapng). The capture is *ready* when the first
   pcap bytes arrive or the command prints tcpdump's ``listening on`` line on stderr; on exit
   the group gets SIGTERM (then SIGKILL), which ends the stream.
-- ``file``: nothing runs. Each :meth:`FileCapture.snapshot` and the exit read the file again
-  (it may still be growing: ``tcpdump -U -w FILE``) and keep packets inside the time window:
-  the open block on this host's clock, or the transfer's window from the API once
-  :meth:`FileCapture.use_window` gives it.
+- ``file``: nothing runs; see :mod:`jetstream_qa.capture.files`.
 
 Every wait here has a deadline; nothing sleeps except a poll with one.
 """
@@ -27,93 +24,30 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from jetstream_qa.capture.packets import WirePacket, from_scapy
+from jetstream_qa.capture.files import FileCapture
+from jetstream_qa.capture.packets import WirePacket
+from jetstream_qa.capture.sink import (
+    CaptureFailed,
+    Limits,
+    Sink,
+    load_dissectors,
+    wait_until,
+)
 from jetstream_qa.capture.source import CaptureFilter, CaptureSource
-from jetstream_qa.errors import JetStreamQAError
 
-__all__ = ["CaptureFailed", "CaptureNotApplicable", "FileCapture", "Limits", "open_capture"]
+__all__ = ["CommandCapture", "IfaceCapture", "open_capture"]
 
-_POLL_S: Final = 0.02
 _STOP_TIMEOUT_S: Final = 5.0
-WINDOW_MARGIN_S: Final = 1.0
-"""Slack on each side of a file capture's time window (clock granularity and skew)."""
-
-
-class CaptureNotApplicable(JetStreamQAError):
-    """Capture is impossible here (not root, no libpcap, no source): NOT_APPLICABLE."""
-
-    code = "NotApplicable"
-
-
-class CaptureFailed(JetStreamQAError):
-    """A configured capture source did not work (command died, no stream, unreadable
-    file): the environment failed, not the server (INCONCLUSIVE)."""
-
-    code = "CaptureFailed"
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds of one capture: IP bytes and packets kept, seconds it may run, seconds a
-    source has to become ready."""
-
-    max_bytes: int = 256 << 20
-    max_packets: int = 500_000
-    timeout_s: float = 120.0
-    start_timeout_s: float = 10.0
-
-
-class _Sink:
-    """Thread-safe filtered, bounded list of packets."""
-
-    def __init__(self, flt: CaptureFilter, limits: Limits) -> None:
-        self.filter, self.limits = flt, limits
-        self.packets: list[WirePacket] = []
-        self.kept_bytes = 0
-        self.truncated = ""
-        self.last_arrival = 0.0
-        self._lock = threading.Lock()
-
-    def offer(self, pkt: Any) -> bool:
-        """Keep ``pkt`` if the filter does; False once a bound is reached (stop reading)."""
-        wire = from_scapy(pkt)
-        self.last_arrival = time.monotonic()
-        if wire is None or not self.filter.keeps(wire.src, wire.dst, wire.sport, wire.dport):
-            return not self.truncated
-        with self._lock:
-            if self.truncated:
-                return False
-            if (len(self.packets) >= self.limits.max_packets
-                    or self.kept_bytes + wire.ip_len > self.limits.max_bytes):
-                self.truncated = (f"bound reached: {len(self.packets)} packets, "
-                                  f"{self.kept_bytes} bytes kept")
-                return False
-            self.packets.append(wire)
-            self.kept_bytes += wire.ip_len
-        return True
-
-    def snapshot(self) -> list[WirePacket]:
-        with self._lock:
-            return list(self.packets)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(_POLL_S)
-    return True
+_SNIFF_BUFFER: Final = 32 << 20
+_SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 class _LiveCapture:
@@ -121,7 +55,7 @@ class _LiveCapture:
 
     def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits) -> None:
         self.source, self.filter, self.limits = source, flt, limits
-        self._sink = _Sink(flt, limits)
+        self._sink = Sink(flt, limits)
         self._timer: threading.Timer | None = None
 
     @property
@@ -140,8 +74,11 @@ class _LiveCapture:
 
     def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
         """Wait (bounded) until no packet arrived for ``quiet_s``: lets the tail of the
-        traffic through a lagging capture path before it stops."""
-        _wait(lambda: time.monotonic() - self._sink.last_arrival >= quiet_s, timeout)
+        traffic through a lagging capture path before it stops. The quiet time counts from
+        the call at the earliest, so a capture that has seen nothing yet still waits."""
+        start = time.monotonic()
+        wait_until(lambda: time.monotonic() - max(start, self._sink.last_arrival) >= quiet_s,
+              timeout)
 
     def _arm_deadline(self) -> None:
         self._timer = threading.Timer(self.limits.timeout_s, self._deadline)
@@ -167,18 +104,22 @@ class IfaceCapture(_LiveCapture):
     """scapy sniffing a local interface with the filter's BPF text."""
 
     def __enter__(self) -> IfaceCapture:
-        # The link-layer dissectors must be registered before sniffing, or scapy hands
-        # back raw packets on some interfaces (ARPHRD_LOOPBACK).
-        import scapy.layers.inet
-        import scapy.layers.inet6
-        import scapy.layers.l2  # noqa: F401
+        load_dissectors()
+        from scapy.config import conf
+        from scapy.error import Scapy_Exception
         from scapy.sendrecv import AsyncSniffer
 
+        iface = self.source.value
+        try:
+            self._socket = conf.L2listen(iface=iface, filter=self.filter.bpf(iface=iface))
+        except (OSError, Scapy_Exception) as exc:
+            raise CaptureFailed(f"cannot listen on {iface}: {exc}",
+                                details={"source": str(self.source)}) from exc
+        _grow_buffer(self._socket)
         started = threading.Event()
         self._sniffer = AsyncSniffer(
-            iface=self.source.value, filter=self.filter.bpf(iface=self.source.value),
-            store=False, prn=self._sink.offer, stop_filter=lambda _p: bool(self.truncated),
-            started_callback=started.set)
+            opened_socket=self._socket, store=False, prn=self._sink.offer,
+            stop_filter=lambda _p: bool(self.truncated), started_callback=started.set)
         self._sniffer.start()
         self._arm_deadline()
         if not started.wait(self.limits.start_timeout_s):
@@ -199,12 +140,32 @@ class IfaceCapture(_LiveCapture):
                 sniffer.stop(join=False)
         if sniffer.thread is not None:
             sniffer.thread.join(_STOP_TIMEOUT_S)
+        self._socket.close()
+
+
+def _grow_buffer(sock: Any) -> None:
+    """Give the packet socket a large kernel queue (scapy sets 64 KiB, which drops bursts
+    while Python dissects); SO_RCVBUFFORCE passes the rmem_max cap as root."""
+    raw = getattr(sock, "ins", None)
+    if raw is None:
+        return
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, option, _SNIFF_BUFFER)
+            return
+        except OSError:
+            continue
 
 
 class CommandCapture(_LiveCapture):
     """A command writing a pcap stream to stdout, read by scapy's ``PcapReader``."""
 
     def __enter__(self) -> CommandCapture:
+        # Import scapy before the command starts: a reader still importing it would leave
+        # the stream unread, and packets the command holds when it is stopped are lost.
+        load_dissectors()
+        import scapy.utils  # noqa: F401
+
         self._stderr = tempfile.TemporaryFile()
         self._ready = threading.Event()
         self._error = ""
@@ -218,7 +179,7 @@ class CommandCapture(_LiveCapture):
         self._reader = threading.Thread(target=self._read, name="jsqa-capture", daemon=True)
         self._reader.start()
         self._arm_deadline()
-        ready = _wait(lambda: self._ready.is_set() or "listening on" in self.stderr_tail()
+        ready = wait_until(lambda: self._ready.is_set() or "listening on" in self.stderr_tail()
                       or self._proc.poll() is not None, self.limits.start_timeout_s)
         if not ready or (self._proc.poll() is not None and not self._ready.is_set()):
             self.__exit__(None, None, None)
@@ -267,89 +228,6 @@ class CommandCapture(_LiveCapture):
         if proc.stdout is not None:
             proc.stdout.close()
         self._stderr.close()
-
-
-class FileCapture:
-    """A pcap file someone else is writing (or wrote): read after the fact, limited to the
-    open block's time window (or the API's, see :meth:`use_window`)."""
-
-    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits) -> None:
-        self.source, self.filter, self.limits = source, flt, limits
-        self.path = Path(source.value)
-        self.truncated = ""
-        self.packets: list[WirePacket] = []
-        self._opened = 0.0
-        self._window: tuple[float, float] | None = None
-
-    def __enter__(self) -> FileCapture:
-        if not self.path.is_file():
-            raise CaptureFailed(f"capture file {self.path} does not exist",
-                                details={"source": str(self.source)})
-        self._opened = time.time()
-        return self
-
-    def use_window(self, start_s: float, end_s: float) -> None:
-        """Judge the packets of ``[start_s, end_s]`` (epoch seconds, e.g. a transfer's
-        ``requestTime``/``endTime`` from the API) instead of the open block's times."""
-        self._window = (start_s, end_s)
-
-    def snapshot(self) -> list[WirePacket]:
-        """The packets the file holds now within the window so far."""
-        return self._read(self._opened, time.time())
-
-    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
-        """Wait (bounded) until the file stopped growing for ``quiet_s`` (its writer
-        flushed the tail of the traffic)."""
-        state = {"size": -1, "since": time.monotonic()}
-
-        def quiet() -> bool:
-            size = self.path.stat().st_size if self.path.exists() else 0
-            if size != state["size"]:
-                state.update(size=size, since=time.monotonic())
-            return time.monotonic() - state["since"] >= quiet_s
-
-        _wait(quiet, timeout)
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        closed = time.time()
-        if exc_type is None:
-            self.settle()
-            start, end = self._window or (self._opened, closed)
-            self.packets = self._read(start, end)
-
-    def _read(self, start_s: float, end_s: float) -> list[WirePacket]:
-        sink = _Sink(self.filter, self.limits)
-        lo, hi = start_s - WINDOW_MARGIN_S, end_s + WINDOW_MARGIN_S
-        deadline = time.monotonic() + self.limits.timeout_s
-        try:
-            _read_pcap(self.path, lambda pkt: sink.offer(pkt) if lo <= float(pkt.time) <= hi
-                       else True, deadline)
-        except TimeoutError:
-            sink.truncated = f"time bound reached reading {self.path}"
-        self.truncated = sink.truncated
-        return sink.snapshot()
-
-
-def _read_pcap(path: Path, offer: Callable[[Any], bool], deadline: float) -> None:
-    from scapy.error import Scapy_Exception
-    from scapy.utils import PcapReader
-
-    try:
-        with PcapReader(str(path)) as reader:
-            for pkt in reader:
-                if not offer(pkt):
-                    return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(str(path))
-    except (EOFError, Scapy_Exception) as exc:
-        if "No data could be read" in str(exc):
-            return  # an empty file (its writer has not flushed a header yet)
-        if isinstance(exc, Scapy_Exception) and "Not a supported" in str(exc):
-            raise CaptureFailed(f"{path} is not a pcap/pcapng file",
-                                details={"path": str(path)}) from exc
-    except OSError as exc:
-        raise CaptureFailed(f"cannot read {path}: {exc}", details={"path": str(path)}) from exc
 
 
 def open_capture(source: CaptureSource, flt: CaptureFilter, *,
