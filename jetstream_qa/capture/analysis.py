@@ -191,7 +191,8 @@ class RateCheck:
     def describe(self) -> str:
         return (f"steady mean {self.mean_bps / 1e6:.2f} Mbit/s (peak bin "
                 f"{self.peak_bps / 1e6:.2f}) over {len(self.series)} bins of "
-                f"{self.window_s:g} s ({self.datagrams} datagrams); cap {self.limit_bps / 1e6:.2f} Mbit/s, "
+                f"{self.window_s:g} s ({self.datagrams} datagrams); "
+                f"cap {self.limit_bps / 1e6:.2f} Mbit/s, "
                 f"ceiling {self.ceiling_bps / 1e6:.2f} Mbit/s (+{self.tolerance:.0%})")
 
 
