@@ -34,8 +34,8 @@ class CaptureFailed(JetStreamQAError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds of one capture: IP bytes and packets kept, seconds it may run, seconds a
-    source has to become ready."""
+    """Bounds of one capture: IP bytes and packets kept, seconds it may run once ready (or
+    a file may take to read), seconds a source has to become ready."""
 
     max_bytes: int = 256 << 20
     max_packets: int = 500_000

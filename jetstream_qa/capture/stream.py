@@ -121,12 +121,12 @@ class IfaceCapture(_LiveCapture):
             opened_socket=self._socket, store=False, prn=self._sink.offer,
             stop_filter=lambda _p: bool(self.truncated), started_callback=started.set)
         self._sniffer.start()
-        self._arm_deadline()
         if not started.wait(self.limits.start_timeout_s):
             self.__exit__(None, None, None)
             error = getattr(self._sniffer, "exception", None)
             raise CaptureFailed(f"sniffer on {self.source.value} did not start: {error}",
                                 details={"source": str(self.source)})
+        self._arm_deadline()
         return self
 
     def _stop(self) -> None:
@@ -178,16 +178,16 @@ class CommandCapture(_LiveCapture):
                                 details={"source": str(self.source)}) from exc
         self._reader = threading.Thread(target=self._read, name="jsqa-capture", daemon=True)
         self._reader.start()
-        self._arm_deadline()
         ready = wait_until(lambda: self._ready.is_set() or "listening on" in self.stderr_tail()
                       or self._proc.poll() is not None, self.limits.start_timeout_s)
         if not ready or (self._proc.poll() is not None and not self._ready.is_set()):
+            code, tail = self._proc.poll(), self.stderr_tail()[-300:]
             self.__exit__(None, None, None)
-            state = "exited" if self._proc.returncode is not None else "gave no pcap stream"
+            state = "exited" if code is not None else "gave no pcap stream"
             raise CaptureFailed(
                 f"capture command {state} within {self.limits.start_timeout_s:g} s "
-                f"(exit status {self._proc.returncode}): {self.stderr_tail()[-300:]!r}",
-                details={"source": str(self.source)})
+                f"(exit status {code}): {tail!r}", details={"source": str(self.source)})
+        self._arm_deadline()
         return self
 
     def _read(self) -> None:
