@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from jetstream_qa.capture.packets import WirePacket
 from jetstream_qa.capture.sink import CaptureFailed, Limits, Sink, load_dissectors, wait_until
@@ -167,7 +167,7 @@ class FileCapture:
         from scapy.packet import Raw
 
         assert self._tail is not None
-        cls = conf.l2types.get(self._tail.linktype, Raw)
+        cls: Any = conf.l2types.get(self._tail.linktype, Raw)
 
         def offer(when: float, frame: bytes) -> bool:
             pkt = cls(frame)

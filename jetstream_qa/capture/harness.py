@@ -129,9 +129,13 @@ def capturing(plan: CapturePlan, *, timeout_s: float, max_bytes: int = 256 << 20
 
 
 def _api_window(transfer: Mapping[str, Any]) -> tuple[float, float] | None:
-    start = transfer.get("requestTime") or transfer.get("startTime")
-    end = transfer.get("endTime")
-    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (start, end)):
+    start: Any = transfer.get("requestTime") or transfer.get("startTime")
+    end: Any = transfer.get("endTime")
+
+    def micros(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    if micros(start) and micros(end):
         return start / 1e6, end / 1e6
     return None
 

@@ -196,7 +196,7 @@ class CommandCapture(_LiveCapture):
 
         assert self._proc.stdout is not None
         try:
-            reader = PcapReader(self._proc.stdout)
+            reader = PcapReader(self._proc.stdout)  # type: ignore[arg-type]  # takes a stream
             self._ready.set()
             for pkt in reader:
                 if not self._sink.offer(pkt):
