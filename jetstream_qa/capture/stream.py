@@ -118,7 +118,7 @@ class IfaceCapture(_LiveCapture):
         _grow_buffer(self._socket)
         started = threading.Event()
         self._sniffer = AsyncSniffer(
-            opened_socket=self._socket, store=False, prn=self._sink.offer,
+            opened_socket=self._socket, store=False, prn=self._on_packet,
             stop_filter=lambda _p: bool(self.truncated), started_callback=started.set)
         self._sniffer.start()
         if not started.wait(self.limits.start_timeout_s):
@@ -128,6 +128,10 @@ class IfaceCapture(_LiveCapture):
                                 details={"source": str(self.source)})
         self._arm_deadline()
         return self
+
+    def _on_packet(self, pkt: Any) -> None:
+        # returns None: scapy prints whatever a prn callback returns
+        self._sink.offer(pkt)
 
     def _stop(self) -> None:
         from scapy.error import Scapy_Exception
