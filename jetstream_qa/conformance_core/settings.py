@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetstream_qa.capture.source import CaptureSource
 from jetstream_qa.constants import API_VERSION, DEFAULT_API_PORT, DEFAULT_TIMEOUT_SECONDS
 from jetstream_qa.errors import ConfigurationError
 from jetstream_qa.redaction import register
@@ -267,6 +268,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("expectations", "--js-expectations", "js_expectations", "JETSTREAM_EXPECTATIONS",
                "expectation file (JSON, or YAML with PyYAML): case id -> expected verdict",
                lambda t: Path(_text(t)), metavar="FILE"),
+    OptionSpec("capture", "--js-capture", "js_capture", "JETSTREAM_CAPTURE",
+               "where packet cases capture the data plane: iface:NAME (a local interface on "
+               "the path), cmd:'COMMAND' (writes a pcap stream to stdout, e.g. ssh HOST "
+               "tcpdump -U -w - ...) or file:PATH (a capture written meanwhile)",
+               CaptureSource.parse, metavar="iface:NAME|cmd:CMD|file:PATH"),
     OptionSpec("report_json", "--js-report-json", "js_report_json", "JETSTREAM_REPORT_JSON",
                "JSON summary path (default reports/conformance.json)", lambda t: Path(_text(t)),
                default=Path("reports/conformance.json"), metavar="PATH"),
@@ -301,6 +307,7 @@ class Settings:
     list_cases: bool = False
     expectations: Path | None = None
     report_json: Path = Path("reports/conformance.json")
+    capture: CaptureSource | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

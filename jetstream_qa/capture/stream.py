@@ -1,0 +1,253 @@
+"""Bounded captures from an interface, a command's pcap stream, or a pcap file.
+
+Theory of operation
+-------------------
+:func:`open_capture` returns a context manager for one :class:`CaptureSource`. While it
+is open, packets flow into a :class:`~jetstream_qa.capture.sink.Sink`, which converts each
+scapy packet once (:func:`~jetstream_qa.capture.packets.from_scapy`), applies the
+:class:`~jetstream_qa.capture.source.CaptureFilter` and enforces the bounds of
+:class:`Limits`: packets and IP bytes kept, and a wall-clock deadline after which the
+capture stops itself. A capture that hit a bound says so in :attr:`truncated`.
+
+- ``iface``: scapy's ``AsyncSniffer`` with the filter's BPF text (libpcap compiles it).
+- ``cmd``: the command runs in its own process group; a reader thread feeds its stdout to
+  scapy's streaming ``PcapReader`` (pcap or pcapng). The capture is *ready* when the first
+  pcap bytes arrive or the command prints tcpdump's ``listening on`` line on stderr; on exit
+  the group gets SIGTERM (then SIGKILL), which ends the stream.
+- ``file``: nothing runs; see :mod:`jetstream_qa.capture.files`.
+
+Every wait here has a deadline; nothing sleeps except a poll with one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from types import TracebackType
+from typing import Any, Final
+
+from jetstream_qa.capture.files import FileCapture
+from jetstream_qa.capture.packets import WirePacket
+from jetstream_qa.capture.sink import (
+    CaptureFailed,
+    Limits,
+    Sink,
+    load_dissectors,
+    wait_until,
+)
+from jetstream_qa.capture.source import CaptureFilter, CaptureSource
+
+__all__ = ["CommandCapture", "IfaceCapture", "open_capture"]
+
+_STOP_TIMEOUT_S: Final = 5.0
+_SNIFF_BUFFER: Final = 32 << 20
+_SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+class _LiveCapture:
+    """Shared part of the live sources: sink, deadline timer, settle."""
+
+    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits) -> None:
+        self.source, self.filter, self.limits = source, flt, limits
+        self._sink = Sink(flt, limits)
+        self._timer: threading.Timer | None = None
+
+    @property
+    def packets(self) -> list[WirePacket]:
+        """What was kept (complete once the block exited)."""
+        return self._sink.snapshot()
+
+    @property
+    def truncated(self) -> str:
+        """Why the capture stopped early (a bound), or empty."""
+        return self._sink.truncated
+
+    def snapshot(self) -> list[WirePacket]:
+        """The packets kept so far."""
+        return self._sink.snapshot()
+
+    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
+        """Wait (bounded) until no packet arrived for ``quiet_s``: lets the tail of the
+        traffic through a lagging capture path before it stops. The quiet time counts from
+        the call at the earliest, so a capture that has seen nothing yet still waits."""
+        start = time.monotonic()
+        wait_until(lambda: time.monotonic() - max(start, self._sink.last_arrival) >= quiet_s,
+              timeout)
+
+    def _arm_deadline(self) -> None:
+        self._timer = threading.Timer(self.limits.timeout_s, self._deadline)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _deadline(self) -> None:
+        if not self._sink.truncated:
+            self._sink.truncated = f"time bound reached ({self.limits.timeout_s:g} s)"
+        self._stop()
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._stop()
+
+
+class IfaceCapture(_LiveCapture):
+    """scapy sniffing a local interface with the filter's BPF text."""
+
+    def __enter__(self) -> IfaceCapture:
+        load_dissectors()
+        from scapy.config import conf
+        from scapy.error import Scapy_Exception
+        from scapy.sendrecv import AsyncSniffer
+
+        iface = self.source.value
+        try:
+            self._socket = conf.L2listen(iface=iface, filter=self.filter.bpf(iface=iface))
+        except (OSError, Scapy_Exception) as exc:
+            raise CaptureFailed(f"cannot listen on {iface}: {exc}",
+                                details={"source": str(self.source)}) from exc
+        _grow_buffer(self._socket)
+        started = threading.Event()
+        self._sniffer = AsyncSniffer(
+            opened_socket=self._socket, store=False, prn=self._on_packet,
+            stop_filter=lambda _p: bool(self.truncated), started_callback=started.set)
+        self._sniffer.start()
+        if not started.wait(self.limits.start_timeout_s):
+            self.__exit__(None, None, None)
+            error = getattr(self._sniffer, "exception", None)
+            raise CaptureFailed(f"sniffer on {self.source.value} did not start: {error}",
+                                details={"source": str(self.source)})
+        self._arm_deadline()
+        return self
+
+    def _on_packet(self, pkt: Any) -> None:
+        # returns None: scapy prints whatever a prn callback returns
+        self._sink.offer(pkt)
+
+    def _stop(self) -> None:
+        from scapy.error import Scapy_Exception
+
+        sniffer = getattr(self, "_sniffer", None)
+        if sniffer is None:
+            return
+        if sniffer.running:
+            with contextlib.suppress(Scapy_Exception):
+                sniffer.stop(join=False)
+        if sniffer.thread is not None:
+            sniffer.thread.join(_STOP_TIMEOUT_S)
+        self._socket.close()
+
+
+def _grow_buffer(sock: Any) -> None:
+    """Give the packet socket a large kernel queue (scapy sets 64 KiB, which drops bursts
+    while Python dissects); SO_RCVBUFFORCE passes the rmem_max cap as root."""
+    raw = getattr(sock, "ins", None)
+    if raw is None:
+        return
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, option, _SNIFF_BUFFER)
+            return
+        except OSError:
+            continue
+
+
+class CommandCapture(_LiveCapture):
+    """A command writing a pcap stream to stdout, read by scapy's ``PcapReader``."""
+
+    def __enter__(self) -> CommandCapture:
+        # Import scapy before the command starts: a reader still importing it would leave
+        # the stream unread, and packets the command holds when it is stopped are lost.
+        load_dissectors()
+        import scapy.utils  # noqa: F401
+
+        self._stderr = tempfile.TemporaryFile()
+        self._ready = threading.Event()
+        self._error = ""
+        try:
+            self._proc = subprocess.Popen(
+                self.source.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=self._stderr, start_new_session=True)
+        except OSError as exc:
+            raise CaptureFailed(f"capture command cannot start: {exc}",
+                                details={"source": str(self.source)}) from exc
+        self._reader = threading.Thread(target=self._read, name="jsqa-capture", daemon=True)
+        self._reader.start()
+        ready = wait_until(lambda: self._ready.is_set() or "listening on" in self.stderr_tail()
+                      or self._proc.poll() is not None, self.limits.start_timeout_s)
+        if not ready or (self._proc.poll() is not None and not self._ready.is_set()):
+            code, tail = self._proc.poll(), self.stderr_tail()[-300:]
+            self.__exit__(None, None, None)
+            state = "exited" if code is not None else "gave no pcap stream"
+            raise CaptureFailed(
+                f"capture command {state} within {self.limits.start_timeout_s:g} s "
+                f"(exit status {code}): {tail!r}", details={"source": str(self.source)})
+        self._arm_deadline()
+        return self
+
+    def _read(self) -> None:
+        from scapy.error import Scapy_Exception
+        from scapy.utils import PcapReader
+
+        assert self._proc.stdout is not None
+        try:
+            reader = PcapReader(self._proc.stdout)  # type: ignore[arg-type]  # takes a stream
+            self._ready.set()
+            for pkt in reader:
+                if not self._sink.offer(pkt):
+                    break
+        except (Scapy_Exception, EOFError, OSError, ValueError) as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+
+    def stderr_tail(self) -> str:
+        """The last KiB the command wrote on stderr."""
+        try:
+            size = os.fstat(self._stderr.fileno()).st_size
+            return os.pread(self._stderr.fileno(), 1024, max(0, size - 1024)).decode(
+                "utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _stop(self) -> None:
+        proc = getattr(self, "_proc", None)
+        if proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(_STOP_TIMEOUT_S)
+        self._reader.join(_STOP_TIMEOUT_S)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._stderr.close()
+
+
+def open_capture(source: CaptureSource, flt: CaptureFilter, *,
+                 limits: Limits | None = None) -> IfaceCapture | CommandCapture | FileCapture:
+    """A capture of ``source`` keeping what ``flt`` keeps, bounded by ``limits``.
+
+    Use as a context manager; ``packets`` is complete once the block exits, ``snapshot()``
+    reads what is there while it runs.
+
+    Raises (on entry):
+        CaptureFailed: the source does not work (command died, file missing, sniffer did
+            not start).
+    """
+    limits = limits or Limits()
+    if source.kind == "iface":
+        return IfaceCapture(source, flt, limits)
+    if source.kind == "cmd":
+        return CommandCapture(source, flt, limits)
+    return FileCapture(source, flt, limits)
