@@ -27,20 +27,17 @@ from jetstream_qa.refserver.state import (
     TransferStatus,
     TransitionError,
 )
-from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM, NETWORK_MAX_DATAGRAM
+from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM
 
 __all__ = ["Engine"]
 
 log = logging.getLogger("jetstream_qa.refserver.engine")
 
 
-def _max_datagram(host: str, configured: int | None) -> int:
-    """Datagram payload size: ``--max-datagram``, else large on loopback and Ethernet-sized
-    otherwise."""
-    if configured is not None:
-        return configured
-    loopback = host.startswith("127.") or host in ("::1", "localhost")
-    return DEFAULT_MAX_DATAGRAM if loopback else NETWORK_MAX_DATAGRAM
+def _max_datagram(configured: int | None) -> int:
+    """Datagram payload size: ``--max-datagram``, else wire size (1,400 bytes) everywhere,
+    loopback included (GSO/GRO batching keeps loopback fast, see ``udp_offload``)."""
+    return configured if configured is not None else DEFAULT_MAX_DATAGRAM
 
 
 class Engine:
@@ -48,8 +45,8 @@ class Engine:
 
     def __init__(self, *, config: Any, state: Any, events: Any, keys: Any) -> None:
         self.config, self.state, self.events, self.keys = config, state, events, keys
-        self.max_datagram = _max_datagram(config.recv_host,
-                                          getattr(config, "max_datagram", None))
+        self.max_datagram = _max_datagram(getattr(config, "max_datagram", None))
+        self.udp_offload = getattr(config, "udp_offload", "auto") != "off"
         self.timing = Timing(open_give_up=float(getattr(config, "open_give_up", 60.0)))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: ReceiverThread | None = None
@@ -74,13 +71,15 @@ class Engine:
             sinks=StorageSinks(cfg.storage_root, faults=faults),
             checkpoints=FileCheckpoints(cfg.state_dir / "checkpoints"), window=window,
             max_datagram=self.max_datagram, faults=faults)
-        self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance)
+        self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance,
+                                        udp_offload=self.udp_offload)
         self._receiver.start()
         self._ctx = WorkerContext(state=self.state, static_key=self.keys.private_key,
                                   min_cipher=int(cfg.min_cipher), faults=faults,
                                   post=self._post, max_datagram=self.max_datagram,
                                   timing=self.timing,
-                                  incoming_active=lambda: core.carrying_data)
+                                  incoming_active=lambda: core.carrying_data,
+                                  udp_offload=self.udp_offload)
 
     def _incoming_allowance(self) -> float | None:
         """The receiver's current incoming allowance (called on the receiver thread):

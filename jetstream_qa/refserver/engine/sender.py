@@ -34,6 +34,7 @@ from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
 from jetstream_qa.refserver.engine.receiver_model import encode_entries
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
+from jetstream_qa.refserver.engine.udp_offload import BatchSender, probe_gso
 from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.state import (
     DestinationRecord,
@@ -61,7 +62,8 @@ class WorkerContext:
                  faults: frozenset[str], post: Callable[[TransferRecord, TransferEvent,
                                                          str | None], None],
                  max_datagram: int, timing: Timing,
-                 incoming_active: Callable[[], bool] = lambda: False) -> None:
+                 incoming_active: Callable[[], bool] = lambda: False,
+                 udp_offload: bool = True) -> None:
         self.state = state
         self.static_key = static_key
         self.min_cipher = min_cipher
@@ -71,6 +73,8 @@ class WorkerContext:
         self.timing = timing
         self.incoming_active = incoming_active
         """Whether this server's receiver has a session carrying data (borrowIncomingRate)."""
+        self.udp_offload = udp_offload
+        """Send DATA in GSO batches where the kernel offers ``UDP_SEGMENT`` (udp_offload)."""
 
 
 class DestinationWorker(threading.Thread):
@@ -87,6 +91,8 @@ class DestinationWorker(threading.Thread):
         self.current: TransferRecord | None = None
         self._sock: socket.socket | None = None
         self._peer: tuple[str, int] | None = None
+        self.gso = False
+        """Whether this worker's socket sends GSO batches (probed when it is opened)."""
 
     # --- called from the event loop --------------------------------------------------------
     def submit(self, record: TransferRecord) -> None:
@@ -149,6 +155,7 @@ class DestinationWorker(threading.Thread):
                     pass
             sock.connect(peer)
             self._sock, self._peer = sock, peer
+            self.gso = self.ctx.udp_offload and probe_gso(sock)
         return self._sock
 
     def _spec(self, record: TransferRecord, dest: DestinationRecord) -> tuple[SendSpec,
@@ -242,10 +249,10 @@ class _Run:
                 self._send(out)
 
     def loop(self) -> None:
-        sess, sock, record = self.session, self.sock, self.record
-        buf = bytearray(self.ctx.max_datagram + 64)
-        view = memoryview(buf)
-        send, sendmsg, fill = sock.send, sock.sendmsg, sess.fill_parts
+        sess, record = self.session, self.record
+        batch = BatchSender(self.sock, gso=self.w.gso, max_datagram=self.ctx.max_datagram)
+        stride = self.ctx.max_datagram + 64
+        slots = memoryview(bytearray(stride * batch.max_segments))
         self._send(sess.start(time.monotonic()))
         next_sync = 0.0
         while True:
@@ -257,29 +264,35 @@ class _Run:
             if now >= next_sync:
                 self._sync()
                 next_sync = now + 0.05
-            sent = 0
-            while sent < 64:
-                try:
-                    n, extra = fill(buf, now)
-                except SourceError as exc:
-                    sess.fail(exc.message)
-                    break
-                if not n:
-                    break
-                try:
-                    if extra is None:
-                        send(view[:n])
-                    else:
-                        sendmsg((view[:n], extra))
-                except OSError:
-                    break
-                sent += 1
-                if not sent & 15:
-                    self._drain(now)
+            sent = self._send_data(batch, slots, stride, now)
             if not sent:
                 wait = max(0.0, min(sess.next_wakeup(now) - now, 0.02))
                 self.poller.poll(wait * 1000.0)
+        self.w.gso = batch.gso  # GSO refused at send time: the socket stays without it
         self._finish()
+
+    def _send_data(self, batch: BatchSender, slots: memoryview, stride: int,
+                   now: float) -> int:
+        """Fill and send up to 64 DATA datagrams (a GSO batch, or one by one); each is built
+        and sealed on its own in its own slot of ``slots``. Returns how many were sent."""
+        fill = self.session.fill_parts
+        sent = slot = 0
+        while sent < 64:
+            region = slots[slot * stride:(slot + 1) * stride]
+            try:
+                n, extra = fill(region, now)  # type: ignore[arg-type]  # memoryview works
+            except SourceError as exc:
+                self.session.fail(exc.message)
+                break
+            if not n:
+                break
+            batch.add(region[:n], extra)
+            sent += 1
+            slot = batch.pending  # queued datagrams occupy slots 0..pending-1
+            if not slot and (batch.gso or not sent & 15):
+                self._drain(now)
+        batch.flush()
+        return sent
 
     def _sync(self) -> None:
         s, r, d = self.session, self.record, self.dest
