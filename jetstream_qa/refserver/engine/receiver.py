@@ -4,9 +4,9 @@ The thread reads each datagram with ``recvfrom_into`` into one preallocated buff
 (``MSG_DONTWAIT``; ``poll`` when the socket is empty) or, where the kernel coalesces
 (``UDP_GRO``, see :mod:`~jetstream_qa.refserver.engine.udp_offload`), reads several at once
 with ``recvmsg_into`` and cuts them at the segment size the kernel reports; each datagram
-goes on its own to the sans-IO core, which
-authenticates and decrypts it in place and writes it through storage, and sends whatever the
-core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a datagram contains
+goes on its own to the sans-IO core, which authenticates and decrypts it in place and writes
+it through storage (a bad datagram inside a coalesced read is dropped alone), and sends
+whatever the core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a datagram contains
 can stop the thread: the core counts bad input, and any unexpected exception is logged and
 counted, never raised.
 """
@@ -59,6 +59,8 @@ class ReceiverThread(threading.Thread):
         self.gro = udp_offload and enable_gro(sock)
         """Whether reads may return several datagrams (``UDP_GRO``), split by the segment
         size the kernel reports with them."""
+        self.coalesced_reads = 0
+        """Reads that carried more than one datagram (GRO at work)."""
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -97,6 +99,7 @@ class ReceiverThread(threading.Thread):
                 if n and (not gro or segment >= n):
                     self._handle(buf, n, addr, now)
                 elif n:  # coalesced: each wire datagram on its own, in order
+                    self.coalesced_reads += 1
                     for off, length in split(n, segment):
                         self._handle(view[off:off + length], length, addr, now)
             else:
