@@ -160,3 +160,32 @@ def test_gso_refused_at_send_time_falls_back_and_loses_nothing() -> None:
     batch.flush()
     assert sock.sent == sent
     assert batch.gso is False and batch.errors == 0
+
+
+@live
+@pytest.mark.parametrize("loss", [0.0, 0.3])
+def test_relay_impairs_a_gso_batch_per_wire_datagram(
+        link: tuple[socket.socket, socket.socket], loss: float) -> None:
+    """The relay leaves UDP_GRO off, so it reads, counts and drops each datagram of a GSO
+    batch on its own (issue 13: "still drops, duplicates and reorders per wire datagram")."""
+    from jetstream_qa.relay.background import BackgroundRelay
+
+    _tx, rx = link
+    sent = _datagrams([1324] * 45 + [500])
+    with BackgroundRelay(forward=rx.getsockname(), loss=loss, seed=3) as relay, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        tx.connect(relay.address)
+        batch = BatchSender(tx, gso=probe_gso(tx), max_datagram=1400)
+        for d in sent:
+            batch.add(memoryview(d))
+        batch.flush()
+        assert batch.calls == 1  # all 46 (the short one last) in one GSO send
+        got: list[bytes] = []
+        with pytest.raises(TimeoutError):  # every forwarded datagram, then 2 s of silence
+            while True:
+                got.append(rx.recv(65535))
+    stats = relay.summary["clientToServer"]
+    assert stats["received"] == len(sent)
+    assert stats["dropped"] + stats["forwarded"] == len(sent)
+    assert (stats["dropped"] > 0) is (loss > 0)
+    assert len(got) == stats["forwarded"] and set(got) <= set(sent)

@@ -6,9 +6,9 @@ The thread reads each datagram with ``recvfrom_into`` into one preallocated buff
 with ``recvmsg_into`` and cuts them at the segment size the kernel reports; each datagram
 goes on its own to the sans-IO core, which authenticates and decrypts it in place and writes
 it through storage (a bad datagram inside a coalesced read is dropped alone), and sends
-whatever the core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a datagram contains
-can stop the thread: the core counts bad input, and any unexpected exception is logged and
-counted, never raised.
+whatever the core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a
+datagram contains can stop the thread: the core counts bad input, and any unexpected
+exception is logged and counted, never raised.
 """
 
 from __future__ import annotations
