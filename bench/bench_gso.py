@@ -90,8 +90,13 @@ def iperf3_udp(seconds: float) -> tuple[float, float] | None:
                                  capture_output=True, timeout=seconds + 30, check=False)
             if out.returncode == 0:
                 end = json.loads(out.stdout)["end"]
-                return (float(end["sum_sent"]["bits_per_second"]) / 8,
-                        float(end["sum_received"]["bits_per_second"]) / 8)
+                if "sum_sent" in end and "sum_received" in end:
+                    return (float(end["sum_sent"]["bits_per_second"]) / 8,
+                            float(end["sum_received"]["bits_per_second"]) / 8)
+                if "sum" in end:  # older iperf3: one summary with the loss share
+                    sent = float(end["sum"]["bits_per_second"]) / 8
+                    return sent, sent * (1 - float(end["sum"].get("lost_percent", 0)) / 100)
+            # not listening yet ("unable to connect"): try again until the deadline
         return None
     finally:
         server.kill()
