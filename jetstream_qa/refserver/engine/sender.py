@@ -273,11 +273,14 @@ class _Run:
 
     def _send_data(self, batch: BatchSender, slots: memoryview, stride: int,
                    now: float) -> int:
-        """Fill and send up to 64 DATA datagrams (a GSO batch, or one by one); each is built
-        and sealed on its own in its own slot of ``slots``. Returns how many were sent."""
+        """Fill and send up to two GSO batches of DATA datagrams (64 one by one without GSO);
+        each is built and sealed on its own in its own slot of ``slots``. Stops at a send
+        error (receiver down: the timers retry). Returns how many were sent."""
         fill = self.session.fill_parts
+        budget = 2 * batch.max_segments if batch.gso else 64
+        errors = batch.errors
         sent = slot = 0
-        while sent < 64:
+        while sent < budget and batch.errors == errors:
             region = slots[slot * stride:(slot + 1) * stride]
             try:
                 n, extra = fill(region, now)  # type: ignore[arg-type]  # memoryview works
