@@ -115,13 +115,25 @@ def aes_small_rate(total: int, payload: int = 5 * 256) -> float:
     return n * payload / (time.perf_counter() - t0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def engine(pairs: dict[str, EmbeddedPair], src: Path, key: str, cipher: int,
-           tag: str) -> float:
-    t = timed_transfer(pairs[key], src, tag, transferFlags=0, minCipher=cipher)
+           tag: str) -> tuple[float, float]:
+    """One transfer: (goodput bytes/s, CPU seconds of both servers per GiB). CPU per byte
+    is far less distorted by a busy machine than the wall-clock rate."""
+    pair = pairs[key]
+    pids = [p.proc.pid for p in (pair.sender, pair.receiver) if p.proc is not None]
+    before = sum(cpu_seconds(p) for p in pids)
+    t = timed_transfer(pair, src, tag, transferFlags=0, minCipher=cipher)
+    cpu = (sum(cpu_seconds(p) for p in pids) - before) / (t["totalBytes"] / (1 << 30))
     print(f"  engine {key:<14} cipher {cipher}: {mb(t['goodput'])} "
-          f"({t['engineSeconds']:.2f} s, {t['packetsSent']} packets, retransmitted "
-          f"{t['blocksRetransmitted']} blocks)  {load()}", flush=True)
-    return float(t["goodput"])
+          f"({t['engineSeconds']:.2f} s, {cpu:.2f} CPU s/GiB, {t['packetsSent']} packets, "
+          f"retransmitted {t['blocksRetransmitted']} blocks)  {load()}", flush=True)
+    return float(t["goodput"]), cpu
 
 
 def main() -> int:
@@ -150,8 +162,9 @@ def main() -> int:
                 loads.append(os.getloadavg()[0])
                 for key in variants:
                     for cipher in (0, 3):
-                        rate = engine(pairs, src, key, cipher, f"{key}{cipher}{r}")
+                        rate, cpu = engine(pairs, src, key, cipher, f"{key}{cipher}{r}")
                         note(f"{key}/{cipher}", rate)
+                        note(f"cpu {key}/{cipher}", cpu)
                 blast = raw_udp_blast(args.size, DATAGRAM)
                 gso = raw_gso_blast(args.size)
                 note("blast", blast["recvRate"])
@@ -180,7 +193,7 @@ def report(res: dict[str, list[float]], rounds: int, loads: list[float]) -> None
     print(f"\nMEDIANS of {rounds} rounds (load average at round starts: "
           f"{', '.join(f'{x:.1f}' for x in loads)}; now {load()})")
     for k, v in m.items():
-        print(f"  {k:<16} {mb(v)}")
+        print(f"  {k:<16} {f'{v:8.2f} CPU s/GiB (both servers)' if k.startswith('cpu') else mb(v)}")
     ip = m.get("iperf3")
     for key in ("gso", "no-offload", "65000"):
         if f"{key}/0" not in m:

@@ -32,6 +32,9 @@ from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM
 __all__ = ["Engine"]
 
 log = logging.getLogger("jetstream_qa.refserver.engine")
+SUSPEND_WAIT = 0.5
+"""Seconds a suspend or cancel waits (on the event loop) for the sender thread to let go of the
+transfer; it sees the status before every batch and polls at most 20 ms (sender.py)."""
 
 
 def _max_datagram(configured: int | None) -> int:
@@ -129,6 +132,15 @@ class Engine:
         record = self._record(transfer_id)
         if record.status is not TransferStatus.SUSPENDED:
             self.state.apply(record, TransferEvent.SUSPEND)
+            self._settle(record)
+
+    def _settle(self, record: TransferRecord) -> None:
+        """Return once the sender thread let go of ``record`` (bounded): a client reading
+        blocksSent right after a suspend or cancel sees what was sent, not a 50 ms old
+        snapshot that grows later."""
+        worker = self._workers.get(record.destination_id)
+        if worker is not None and worker.current is record:
+            worker.wait_off(record, SUSPEND_WAIT)
 
     def resume(self, transfer_id: int) -> None:
         """Resume a suspended transfer: pending again, re-queued; the receiver's OPEN_ACK
@@ -144,6 +156,7 @@ class Engine:
         record = self._record(transfer_id)
         if record.status is not TransferStatus.CANCELLED:
             self.state.apply(record, TransferEvent.CANCEL)
+            self._settle(record)
 
     def set_send_rate(self, transfer_id: int, bits_per_second: int | None) -> None:
         """Change ``sendRateMax``; the running sender picks it up within 50 ms."""

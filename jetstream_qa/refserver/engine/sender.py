@@ -102,6 +102,19 @@ class DestinationWorker(threading.Thread):
             heapq.heappush(self._queue, (prio, next(self._order), record))
             self._cond.notify()
 
+    def wait_off(self, record: TransferRecord, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until this worker no longer runs ``record``; its
+        counters are then final on the record. The worker checks the status before every
+        GSO batch (at least every 20 ms when idle), so this takes milliseconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.current is record:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
     @property
     def stopping(self) -> bool:
         return self._stopping
@@ -125,7 +138,9 @@ class DestinationWorker(threading.Thread):
                     log.exception("transfer %s crashed", record.transfer_id)
                     self.ctx.post(record, TransferEvent.FAIL, f"internal error: {exc}")
                 finally:
-                    self.current = None
+                    with self._cond:
+                        self.current = None
+                        self._cond.notify_all()
         finally:
             if self._sock is not None:
                 self._sock.close()
@@ -280,7 +295,8 @@ class _Run:
         budget = 2 * batch.max_segments if batch.gso else 64
         errors = batch.errors
         sent = slot = 0
-        while sent < budget and batch.errors == errors:
+        record = self.record
+        while sent < budget and batch.errors == errors and record.status not in _STOP:
             region = slots[slot * stride:(slot + 1) * stride]
             try:
                 n, extra = fill(region, now)  # type: ignore[arg-type]  # memoryview works
