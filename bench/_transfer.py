@@ -20,6 +20,12 @@ DATAGRAM = 20 + 8 + 253 * 256
 """The engine's DATA datagram at MIN_CIPHER_NONE on loopback (header + prefix + 253 blocks)."""
 
 
+def data_datagram(max_datagram: int) -> int:
+    """The engine's full DATA datagram at MIN_CIPHER_NONE for ``serve --max-datagram``:
+    header (20) + first-block prefix (8) + the whole 256-byte blocks that fit with a tag."""
+    return 28 + (max_datagram - 44) // 256 * 256
+
+
 def timed_transfer(pair: EmbeddedPair, src: Path, dest: str, **kw: Any) -> dict[str, Any]:
     """Run one transfer of ``src``; returns the final Transfer plus ``goodput`` (bytes/s over
     the server's own startTime..endTime)."""

@@ -1,6 +1,6 @@
 """Relay throughput: sender -> relay -> sink vs sender -> sink direct, on loopback.
 
-    python bench/bench_relay.py [--size 65000] [--seconds 3] [--impaired]
+    python bench/bench_relay.py [--size 1400] [--seconds 3] [--impaired]
 
 Both paths are measured in the same invocation, one after the other, and the ratio
 relay/direct is printed. ``--impaired`` adds 1 % loss, duplication and reordering to the
@@ -89,7 +89,8 @@ def trial(size: int, seconds: float, *, relay_args: list[str] | None) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=65000)
+    parser.add_argument("--size", type=int, default=1400,
+                        help="datagram bytes (1400: wire size, the engine default)")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--impaired", action="store_true")
     args = parser.parse_args()

@@ -83,7 +83,9 @@ class ServerConfig:
     server_name: str = "jetstream-qa-ref"
     external_address: str | None = None
     max_datagram: int | None = None
-    """UDP datagram payload bytes; None = large on loopback, Ethernet-sized otherwise."""
+    """UDP datagram payload bytes; None = 1,400 (wire size) everywhere, loopback included."""
+    udp_offload: str = "auto"
+    """``auto``: GSO/GRO batching where the kernel has it; ``off``: one datagram per call."""
     open_give_up: float = 60.0
     """Seconds a sender retries OPEN against a silent receiver before the transfer errs."""
     sandbox_dir: str | None = None
@@ -145,6 +147,8 @@ class ServerConfig:
                 normalise_mapping({"": self.sandbox_dir})
             except InvalidArgument as exc:
                 raise _bad("--sandbox-dir", self.sandbox_dir, exc.message) from None
+        if self.udp_offload not in ("auto", "off"):
+            raise _bad("--udp-offload", self.udp_offload, "expected auto or off")
 
     def has_fault(self, name: str) -> bool:
         """True when fault ``name`` was switched on with ``--fault``."""
@@ -241,7 +245,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lim.add_argument("--borrow-outgoing-rate", action="store_true")
     lim.add_argument("--persistent-state", action=argparse.BooleanOptionalAction, default=True)
     lim.add_argument("--max-datagram", default=None,
-                     help="UDP payload bytes (default: 65000 on loopback, 1400 otherwise)")
+                     help="UDP payload bytes (default 1400, loopback included; up to 65507)")
+    lim.add_argument("--udp-offload", default="auto", choices=("auto", "off"),
+                     help="batch datagrams with Linux UDP GSO/GRO where available (auto), "
+                          "or send and receive one per system call (off)")
     lim.add_argument("--open-give-up", default="60",
                      help="seconds to retry OPEN against a silent receiver (default 60)")
     lim.add_argument("--gc-interval", default="3600", help="seconds between garbage collections")
@@ -292,6 +299,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         api_tokens=not args.disable_api_tokens, server_name=args.server_name,
         external_address=args.external_address,
         max_datagram=_number("--max-datagram", args.max_datagram, int),
+        udp_offload=args.udp_offload,
         open_give_up=_number("--open-give-up", args.open_give_up, float),
         sandbox_dir=args.sandbox_dir,
     )

@@ -11,6 +11,11 @@ is sent straight from that buffer (no copy). With impairment it goes through the
 heap. Sends are blocking, so a slow receiver applies back-pressure, and the relay does not drop
 anything the model did not tell it to drop. The loop wakes at least every 100 ms to honour the
 stop flag and the time and datagram budgets.
+
+Impairment acts per wire datagram even when a sender batches with UDP segmentation offload
+(``UDP_SEGMENT``, as the reference engine does): the relay's sockets deliberately leave
+``UDP_GRO`` off, so the kernel splits every batch at the sender's segment size before the
+relay reads it, and each read is one datagram the sender built and sealed on its own.
 """
 
 from __future__ import annotations

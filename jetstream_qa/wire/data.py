@@ -32,6 +32,7 @@ __all__ = [
     "DATA_PREFIX",
     "DEFAULT_MAX_DATAGRAM",
     "HEADER",
+    "LOOPBACK_MAX_DATAGRAM",
     "MAGIC",
     "MIN_DATAGRAM",
     "NETWORK_MAX_DATAGRAM",
@@ -67,10 +68,14 @@ HEADER: Final = struct.Struct(">2sBBQQ")
 """magic(2) version(1) type(1) session id(8) sequence(8): 20 bytes."""
 DATA_PREFIX: Final = struct.Struct(">Q")
 """DATA body prefix: index of the first block carried."""
-DEFAULT_MAX_DATAGRAM: Final = 65000
-"""UDP payload bytes per datagram on loopback (ours; the vendor does not document MTU)."""
 NETWORK_MAX_DATAGRAM: Final = 1400
 """A payload that fits a 1500-byte Ethernet MTU with IPv6 + UDP headers."""
+DEFAULT_MAX_DATAGRAM: Final = NETWORK_MAX_DATAGRAM
+"""UDP payload bytes per datagram everywhere, loopback included (ours; the vendor does not
+document MTU): impairment, loss accounting and packet checks see what a real network sees,
+and GSO/GRO batching (refserver/engine/udp_offload.py) keeps loopback fast."""
+LOOPBACK_MAX_DATAGRAM: Final = 65000
+"""The former loopback default (253 blocks per datagram), kept for benches by option."""
 MIN_DATAGRAM: Final = 576
 MAX_U64: Final = 2**64 - 1
 NO_RATE_CAP: Final = 0

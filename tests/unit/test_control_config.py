@@ -91,3 +91,19 @@ def test_unknown_fault_is_refused(tmp_path: Path) -> None:
 ])
 def test_is_loopback(host: str, loop: bool) -> None:
     assert is_loopback(host) is loop
+
+
+def test_datagram_size_and_udp_offload_reach_the_engine(tmp_path: Path) -> None:
+    """Issue 13: 1,400-byte datagrams by default, loopback included; GSO/GRO on unless
+    ``--udp-offload off``; ``--max-datagram 65000`` still available."""
+    from jetstream_qa.refserver.engine import Engine
+
+    default = Engine(config=_parse(tmp_path, "--recv-host", "127.0.0.1"), state=None,
+                     events=None, keys=None)
+    assert (default.max_datagram, default.udp_offload) == (1400, True)
+    forced = Engine(config=_parse(tmp_path, "--udp-offload", "off", "--max-datagram", "65000"),
+                    state=None, events=None, keys=None)
+    assert (forced.max_datagram, forced.udp_offload) == (65000, False)
+    with pytest.raises(ConfigurationError, match="--udp-offload 'sometimes'"):
+        ServerConfig(storage_root=tmp_path / "s", state_dir=tmp_path / "st",
+                     udp_offload="sometimes")

@@ -29,20 +29,20 @@ from jetstream_qa.refserver.state import (
     TransferStatus,
     TransitionError,
 )
-from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM, NETWORK_MAX_DATAGRAM
+from jetstream_qa.wire.data import DEFAULT_MAX_DATAGRAM
 
 __all__ = ["Engine"]
 
 log = logging.getLogger("jetstream_qa.refserver.engine")
+SUSPEND_WAIT = 0.5
+"""Seconds a suspend or cancel waits (on the event loop) for the sender thread to let go of the
+transfer; it sees the status before every batch and polls at most 20 ms (sender.py)."""
 
 
-def _max_datagram(host: str, configured: int | None) -> int:
-    """Datagram payload size: ``--max-datagram``, else large on loopback and Ethernet-sized
-    otherwise."""
-    if configured is not None:
-        return configured
-    loopback = host.startswith("127.") or host in ("::1", "localhost")
-    return DEFAULT_MAX_DATAGRAM if loopback else NETWORK_MAX_DATAGRAM
+def _max_datagram(configured: int | None) -> int:
+    """Datagram payload size: ``--max-datagram``, else wire size (1,400 bytes) everywhere,
+    loopback included (GSO/GRO batching keeps loopback fast, see ``udp_offload``)."""
+    return configured if configured is not None else DEFAULT_MAX_DATAGRAM
 
 
 class Engine:
@@ -50,8 +50,8 @@ class Engine:
 
     def __init__(self, *, config: Any, state: Any, events: Any, keys: Any) -> None:
         self.config, self.state, self.events, self.keys = config, state, events, keys
-        self.max_datagram = _max_datagram(config.recv_host,
-                                          getattr(config, "max_datagram", None))
+        self.max_datagram = _max_datagram(getattr(config, "max_datagram", None))
+        self.udp_offload = getattr(config, "udp_offload", "auto") != "off"
         self.timing = Timing(open_give_up=float(getattr(config, "open_give_up", 60.0)))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._receiver: ReceiverThread | None = None
@@ -76,14 +76,16 @@ class Engine:
             sinks=StorageSinks(cfg.storage_root, faults=faults, sandbox=self._sandbox),
             checkpoints=FileCheckpoints(cfg.state_dir / "checkpoints"), window=window,
             max_datagram=self.max_datagram, faults=faults)
-        self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance)
+        self._receiver = ReceiverThread(core, sock, allowance=self._incoming_allowance,
+                                        udp_offload=self.udp_offload)
         self._receiver.start()
         self._ctx = WorkerContext(state=self.state, static_key=self.keys.private_key,
                                   min_cipher=int(cfg.min_cipher), faults=faults,
                                   post=self._post, max_datagram=self.max_datagram,
                                   timing=self.timing,
                                   incoming_active=lambda: core.carrying_data,
-                                  source_denied=(os.path.realpath(cfg.state_dir),))
+                                  source_denied=(os.path.realpath(cfg.state_dir),),
+                                  udp_offload=self.udp_offload)
 
     def _sandbox(self, owner: str | None) -> str | None:
         """The sandbox an incoming transfer of ``owner`` lands in (called on the receiver
@@ -138,6 +140,15 @@ class Engine:
         record = self._record(transfer_id)
         if record.status is not TransferStatus.SUSPENDED:
             self.state.apply(record, TransferEvent.SUSPEND)
+            self._settle(record)
+
+    def _settle(self, record: TransferRecord) -> None:
+        """Return once the sender thread let go of ``record`` (bounded): a client reading
+        blocksSent right after a suspend or cancel sees what was sent, not a 50 ms old
+        snapshot that grows later."""
+        worker = self._workers.get(record.destination_id)
+        if worker is not None and worker.current is record:
+            worker.wait_off(record, SUSPEND_WAIT)
 
     def resume(self, transfer_id: int) -> None:
         """Resume a suspended transfer: pending again, re-queued; the receiver's OPEN_ACK
@@ -153,6 +164,7 @@ class Engine:
         record = self._record(transfer_id)
         if record.status is not TransferStatus.CANCELLED:
             self.state.apply(record, TransferEvent.CANCEL)
+            self._settle(record)
 
     def set_send_rate(self, transfer_id: int, bits_per_second: int | None) -> None:
         """Change ``sendRateMax``; the running sender picks it up within 50 ms."""

@@ -1,11 +1,14 @@
 """The receive port: one UDP socket, one thread, around a :class:`ReceiverEndpoint`.
 
 The thread reads each datagram with ``recvfrom_into`` into one preallocated buffer
-(``MSG_DONTWAIT``; ``poll`` when the socket is empty), hands it to the sans-IO core, which
-authenticates and decrypts it in place and writes it through storage, and sends whatever the
-core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a datagram contains
-can stop the thread: the core counts bad input, and any unexpected exception is logged and
-counted, never raised.
+(``MSG_DONTWAIT``; ``poll`` when the socket is empty) or, where the kernel coalesces
+(``UDP_GRO``, see :mod:`~jetstream_qa.refserver.engine.udp_offload`), reads several at once
+with ``recvmsg_into`` and cuts them at the segment size the kernel reports; each datagram
+goes on its own to the sans-IO core, which authenticates and decrypts it in place and writes
+it through storage (a bad datagram inside a coalesced read is dropped alone), and sends
+whatever the core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a
+datagram contains can stop the thread: the core counts bad input, and any unexpected
+exception is logged and counted, never raised.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
+from jetstream_qa.refserver.engine.udp_offload import enable_gro, recv_batch, split
 
 __all__ = ["ReceiverThread", "open_receive_socket"]
 
@@ -42,7 +46,8 @@ class ReceiverThread(threading.Thread):
     """Runs the receive loop until :meth:`stop`."""
 
     def __init__(self, core: ReceiverEndpoint, sock: socket.socket, *,
-                 allowance: Callable[[], float | None] | None = None) -> None:
+                 allowance: Callable[[], float | None] | None = None,
+                 udp_offload: bool = True) -> None:
         super().__init__(name="jq-recv", daemon=True)
         self.core = core
         self._allowance = allowance
@@ -51,6 +56,11 @@ class ReceiverThread(threading.Thread):
         self.sock = sock
         self.address = sock.getsockname()
         self.errors = 0
+        self.gro = udp_offload and enable_gro(sock)
+        """Whether reads may return several datagrams (``UDP_GRO``), split by the segment
+        size the kernel reports with them."""
+        self.coalesced_reads = 0
+        """Reads that carried more than one datagram (GRO at work)."""
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -65,23 +75,33 @@ class ReceiverThread(threading.Thread):
     def _loop(self) -> None:
         sock = self.sock
         buf = bytearray(65600)
+        view = memoryview(buf)
+        gro = self.gro
         recv = sock.recvfrom_into
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         stopped = self._stop_event.is_set
         flags = socket.MSG_DONTWAIT
         next_tick = 0.0
+        segment = 0
         while not stopped():
             try:
-                n, addr = recv(buf, 0, flags)
+                if gro:
+                    n, segment, addr = recv_batch(sock, buf, flags)
+                else:
+                    n, addr = recv(buf, 0, flags)
             except (BlockingIOError, InterruptedError):
                 n = -1
             except OSError:
                 n = 0  # an ICMP error reported on the socket; nothing to read
             now = time.monotonic()
             if n >= 0:
-                if n:
+                if n and (not gro or segment >= n):
                     self._handle(buf, n, addr, now)
+                elif n:  # coalesced: each wire datagram on its own, in order
+                    self.coalesced_reads += 1
+                    for off, length in split(n, segment):
+                        self._handle(view[off:off + length], length, addr, now)
             else:
                 poller.poll(max(0.0, next_tick - now) * 1000.0 + 0.1)
                 now = time.monotonic()
@@ -89,7 +109,8 @@ class ReceiverThread(threading.Thread):
                 self._send(self._tick(now))
                 next_tick = now + TICK
 
-    def _handle(self, buf: bytearray, n: int, addr: tuple[str, int], now: float) -> None:
+    def _handle(self, buf: bytearray | memoryview, n: int, addr: tuple[str, int],
+                now: float) -> None:
         try:
             out = self.core.datagram(buf, n, addr, now)
         except Exception:  # hostile input must never stop the receiver

@@ -44,6 +44,7 @@ from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
     BLOCK_SIZE,
     DATA_PREFIX,
+    DEFAULT_MAX_DATAGRAM,
     HEADER,
     MAGIC,
     UNPROTECTED,
@@ -79,8 +80,8 @@ class ReceiverEndpoint:
 
     def __init__(self, *, static_key: Any, server_uid: str, server_id: str, min_cipher: int,
                  sinks: SinkFactory, checkpoints: CheckpointStore | None = None,
-                 window: int = 64, max_datagram: int = 65000, timing: RxTiming | None = None,
-                 faults: frozenset[str] = frozenset()) -> None:
+                 window: int = 64, max_datagram: int = DEFAULT_MAX_DATAGRAM,
+                 timing: RxTiming | None = None, faults: frozenset[str] = frozenset()) -> None:
         self._static = static_key
         self._static_pub = crypto.public_bytes(static_key)
         self.server_uid, self.server_id = server_uid, server_id
@@ -106,7 +107,8 @@ class ReceiverEndpoint:
         self._refresh_shares()
 
     # --- entry point ------------------------------------------------------------------------
-    def datagram(self, buf: bytearray, length: int, addr: Addr, now: float) -> Out:
+    def datagram(self, buf: bytearray | memoryview, length: int, addr: Addr,
+                 now: float) -> Out:
         """Handle one received datagram held in ``buf[:length]`` (modified in place)."""
         self.datagrams += 1
         if length < HEADER.size:
@@ -134,7 +136,8 @@ class ReceiverEndpoint:
             return []
         return self._control(sess, kind, buf, length, seq, now)
 
-    def _data(self, sess: RxSession, buf: bytearray, length: int, seq: int, now: float) -> Out:
+    def _data(self, sess: RxSession, buf: bytearray | memoryview, length: int, seq: int,
+              now: float) -> Out:
         # The hot path (one call per DATA datagram): no allocation, no dataclass, the ACK
         # cadence cached (``_ack_every``, refreshed each tick).
         if length <= _DATA_HEAD:
@@ -220,7 +223,8 @@ class ReceiverEndpoint:
         return session_cap(self.incoming_allowance, max(1, self._senders + joining))
 
     # --- handshake --------------------------------------------------------------------------
-    def _open(self, buf: bytearray, length: int, sid: int, addr: Addr, now: float) -> Out:
+    def _open(self, buf: bytearray | memoryview, length: int, sid: int, addr: Addr,
+              now: float) -> Out:
         raw = bytes(buf[HEADER.size:length])
         try:
             body = decode_body(DType.OPEN, raw)
@@ -329,8 +333,8 @@ class ReceiverEndpoint:
         return [(HEADER.pack(MAGIC, VERSION, DType.REJECT, sid, 0) + body, addr)]
 
     # --- control datagrams -----------------------------------------------------------------
-    def _control(self, sess: RxSession, kind: DType, buf: bytearray, length: int, seq: int,
-                 now: float) -> Out:
+    def _control(self, sess: RxSession, kind: DType, buf: bytearray | memoryview, length: int,
+                 seq: int, now: float) -> Out:
         try:
             if kind in UNPROTECTED:
                 n = length - HEADER.size

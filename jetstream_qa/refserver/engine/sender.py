@@ -34,6 +34,7 @@ from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
 from jetstream_qa.refserver.engine.receiver_model import encode_meta
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
+from jetstream_qa.refserver.engine.udp_offload import BatchSender, probe_gso
 from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.sandbox import SourceArea
 from jetstream_qa.refserver.state import (
@@ -63,7 +64,8 @@ class WorkerContext:
                                                          str | None], None],
                  max_datagram: int, timing: Timing,
                  incoming_active: Callable[[], bool] = lambda: False,
-                 source_denied: tuple[str, ...] = ()) -> None:
+                 source_denied: tuple[str, ...] = (),
+                 udp_offload: bool = True) -> None:
         self.state = state
         self.source_denied = source_denied
         """Real paths no source may be read from (the server's state directory)."""
@@ -75,6 +77,8 @@ class WorkerContext:
         self.timing = timing
         self.incoming_active = incoming_active
         """Whether this server's receiver has a session carrying data (borrowIncomingRate)."""
+        self.udp_offload = udp_offload
+        """Send DATA in GSO batches where the kernel offers ``UDP_SEGMENT`` (udp_offload)."""
 
 
 class DestinationWorker(threading.Thread):
@@ -91,6 +95,8 @@ class DestinationWorker(threading.Thread):
         self.current: TransferRecord | None = None
         self._sock: socket.socket | None = None
         self._peer: tuple[str, int] | None = None
+        self.gso = False
+        """Whether this worker's socket sends GSO batches (probed when it is opened)."""
 
     # --- called from the event loop --------------------------------------------------------
     def submit(self, record: TransferRecord) -> None:
@@ -99,6 +105,19 @@ class DestinationWorker(threading.Thread):
         with self._cond:
             heapq.heappush(self._queue, (prio, next(self._order), record))
             self._cond.notify()
+
+    def wait_off(self, record: TransferRecord, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until this worker no longer runs ``record``; its
+        counters are then final on the record. The worker checks the status before every
+        GSO batch (at least every 20 ms when idle), so this takes milliseconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.current is record:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     @property
     def stopping(self) -> bool:
@@ -123,7 +142,9 @@ class DestinationWorker(threading.Thread):
                     log.exception("transfer %s crashed", record.transfer_id)
                     self.ctx.post(record, TransferEvent.FAIL, f"internal error: {exc}")
                 finally:
-                    self.current = None
+                    with self._cond:
+                        self.current = None
+                        self._cond.notify_all()
         finally:
             if self._sock is not None:
                 self._sock.close()
@@ -153,6 +174,7 @@ class DestinationWorker(threading.Thread):
                     pass
             sock.connect(peer)
             self._sock, self._peer = sock, peer
+            self.gso = self.ctx.udp_offload and probe_gso(sock)
         return self._sock
 
     def _spec(self, record: TransferRecord, dest: DestinationRecord) -> tuple[SendSpec,
@@ -247,10 +269,10 @@ class _Run:
                 self._send(out)
 
     def loop(self) -> None:
-        sess, sock, record = self.session, self.sock, self.record
-        buf = bytearray(self.ctx.max_datagram + 64)
-        view = memoryview(buf)
-        send, sendmsg, fill = sock.send, sock.sendmsg, sess.fill_parts
+        sess, record = self.session, self.record
+        batch = BatchSender(self.sock, gso=self.w.gso, max_datagram=self.ctx.max_datagram)
+        stride = self.ctx.max_datagram + 64
+        slots = memoryview(bytearray(stride * batch.max_segments))
         self._send(sess.start(time.monotonic()))
         next_sync = 0.0
         while True:
@@ -262,29 +284,39 @@ class _Run:
             if now >= next_sync:
                 self._sync()
                 next_sync = now + 0.05
-            sent = 0
-            while sent < 64:
-                try:
-                    n, extra = fill(buf, now)
-                except SourceError as exc:
-                    sess.fail(exc.message)
-                    break
-                if not n:
-                    break
-                try:
-                    if extra is None:
-                        send(view[:n])
-                    else:
-                        sendmsg((view[:n], extra))
-                except OSError:
-                    break
-                sent += 1
-                if not sent & 15:
-                    self._drain(now)
+            sent = self._send_data(batch, slots, stride, now)
             if not sent:
                 wait = max(0.0, min(sess.next_wakeup(now) - now, 0.02))
                 self.poller.poll(wait * 1000.0)
+        self.w.gso = batch.gso  # GSO refused at send time: the socket stays without it
         self._finish()
+
+    def _send_data(self, batch: BatchSender, slots: memoryview, stride: int,
+                   now: float) -> int:
+        """Fill and send up to two GSO batches of DATA datagrams (64 one by one without GSO);
+        each is built and sealed on its own in its own slot of ``slots``. Stops at a send
+        error (receiver down: the timers retry). Returns how many were sent."""
+        fill = self.session.fill_parts
+        budget = 2 * batch.max_segments if batch.gso else 64
+        errors = batch.errors
+        sent = slot = 0
+        record = self.record
+        while sent < budget and batch.errors == errors and record.status not in _STOP:
+            region = slots[slot * stride:(slot + 1) * stride]
+            try:
+                n, extra = fill(region, now)  # type: ignore[arg-type]  # memoryview works
+            except SourceError as exc:
+                self.session.fail(exc.message)
+                break
+            if not n:
+                break
+            batch.add(region[:n], extra)
+            sent += 1
+            slot = batch.pending  # queued datagrams occupy slots 0..pending-1
+            if not slot and (batch.gso or not sent & 15):
+                self._drain(now)
+        batch.flush()
+        return sent
 
     def _sync(self) -> None:
         s, r, d = self.session, self.record, self.dest

@@ -42,6 +42,7 @@ from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
     BLOCK_SIZE,
     DATA_PREFIX,
+    DEFAULT_MAX_DATAGRAM,
     HEADER,
     MAGIC,
     TAG_SIZE,
@@ -122,7 +123,7 @@ class SendSpec:
     static_key: X25519PrivateKey
     peer_static: bytes | None = None
     """The destination's pinned ``destinationPublicKey`` (raw 32 bytes), if configured."""
-    max_datagram: int = 65000
+    max_datagram: int = DEFAULT_MAX_DATAGRAM
     leak_plaintext: bool = False
     """Fault ``plaintext-when-encrypted``: protect nothing while claiming the cipher."""
 
