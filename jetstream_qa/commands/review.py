@@ -141,8 +141,10 @@ def _goodput_text(goodput: dict[str, Any]) -> str:
         return f"no measured window ({window.get('note') or 'no transfer'}); {mean}"
     ci = (f"95 % CI {human_rate(steady['ciLow'])} - {human_rate(steady['ciHigh'])}, "
           if steady.get("ciLow") is not None else "")
+    state = str(steady.get("steadyState") or "")
+    caveat = f"; steady state {state}" if state and state != "reached" else ""
     return (f"{human_rate(steady['meanBytesPerSecond'])} steady ({ci}window "
-            f"{window['startS']:.0f}-{window['endS']:.0f} s); {mean}")
+            f"{window['startS']:.0f}-{window['endS']:.0f} s){caveat}; {mean}")
 
 
 def print_summary(console: Console, outcome: ReviewOutcome) -> None:

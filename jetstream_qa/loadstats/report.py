@@ -8,7 +8,7 @@ Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
                             "stopS", "rule", "note"},
                  "steady": {"meanBytesPerSecond", "ciLow", "ciHigh", "ciHalfWidth",
                             "confidence", "method", "batchSize", "batchMeans",
-                            "batchLag1", "samples"} | null,
+                            "batchLag1", "samples", "steadyState"} | null,
                  "rampUp": {"startS", "endS", "bytes", "meanBytesPerSecond"},
                  "rampDown": {"startS", "endS", "bytes", "meanBytesPerSecond"},
                  "byScenario": {name: {"totalBytes", "meanBytesPerSecond",
@@ -28,6 +28,7 @@ relative to ``startedAt``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections.abc import Mapping
 from typing import Any, Final
@@ -40,6 +41,7 @@ from jetstream_qa.loadstats.window import (
     measured_window,
     mser_truncation,
     steady_goodput,
+    steady_state,
 )
 
 __all__ = ["REPORT_SCHEMA", "RunMetrics", "build_load_report", "iso"]
@@ -80,13 +82,16 @@ class RunMetrics:
             stop=min(ended, stop if stop is not None else ended,
                      recorder.first_cancelled_start or ended), warmup_s=warmup_s,
             window_s=recorder.goodput.window_s)
+        untrimmed = recorder.goodput.samples(start=self.window.start, end=self.window.end)
+        state = steady_state(untrimmed)
         if detect_transient and self.window.duration > 0:
-            cut = mser_truncation(recorder.goodput.samples(start=self.window.start,
-                                                           end=self.window.end))
+            cut = mser_truncation(untrimmed)
             if cut:
                 self.window = self.window.trimmed(cut * recorder.goodput.window_s)
-        self.steady: SteadyGoodput | None = steady_goodput(
+        steady = steady_goodput(
             recorder.goodput.samples(start=self.window.start, end=self.window.end))
+        self.steady: SteadyGoodput | None = \
+            dataclasses.replace(steady, state=state) if steady else None
 
     @property
     def elapsed(self) -> float:

@@ -287,6 +287,8 @@ def _goodput_line(goodput: dict[str, Any]) -> str:
     if steady.get("meanBytesPerSecond") is None:
         return f"goodput: no steady-state window ({window.get('note', 'no transfer')}); " \
                f"whole-run mean {mean}"
+    state = str(steady.get("steadyState") or "")
+    caveat = f"; steady state {state}" if state and state != "reached" else ""
     return (f"goodput {human_rate(steady['meanBytesPerSecond'])} steady "
             f"(95 % CI {human_rate(steady['ciLow'])} - {human_rate(steady['ciHigh'])}, "
-            f"{window['durationS']:.0f} s window); whole-run mean {mean}")
+            f"{window['durationS']:.0f} s window){caveat}; whole-run mean {mean}")

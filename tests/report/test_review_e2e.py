@@ -94,9 +94,9 @@ def test_baseline_acceptance_impairment_regresses_and_normal_does_not(tmp_path: 
     doc = _doc(out)
     assert impaired.returncode == 1, impaired.stdout
     regressions = [i["id"] for i in doc["attention"] if i["kind"] == "regression"]
-    assert "goodput.mean" in regressions
+    assert "goodput.steady" in regressions
     assert doc["environment"]["review"]["impairment"] == {"loss": 0.0, "delayMs": 20.0}
-    assert "Goodput (mean)" in impaired.stdout
+    assert "Goodput (steady state)" in impaired.stdout
 
 
 @pytest.mark.timeout(600)
