@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from jetstream_qa.capture.packets import from_scapy
@@ -38,6 +38,7 @@ class SecondCounts:
 
     packets: int = 0
     bytes: int = 0
+    to_receiver_packets: int = 0
     to_receiver_bytes: int = 0
     fragments: int = 0
     largest: int = 0
@@ -45,19 +46,22 @@ class SecondCounts:
     def add(self, other: SecondCounts) -> None:
         self.packets += other.packets
         self.bytes += other.bytes
+        self.to_receiver_packets += other.to_receiver_packets
         self.to_receiver_bytes += other.to_receiver_bytes
         self.fragments += other.fragments
         self.largest = max(self.largest, other.largest)
 
     def to_dict(self) -> dict[str, int]:
         return {"packets": self.packets, "bytes": self.bytes,
+                "toReceiverPackets": self.to_receiver_packets,
                 "toReceiverBytes": self.to_receiver_bytes, "fragments": self.fragments,
                 "largestPacket": self.largest}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SecondCounts:
-        return cls(int(data["packets"]), int(data["bytes"]), int(data["toReceiverBytes"]),
-                   int(data["fragments"]), int(data["largestPacket"]))
+        return cls(int(data["packets"]), int(data["bytes"]), int(data["toReceiverPackets"]),
+                   int(data["toReceiverBytes"]), int(data["fragments"]),
+                   int(data["largestPacket"]))
 
 
 class CountingSink(Sink):
@@ -91,7 +95,8 @@ class CountingSink(Sink):
                                   f"{total.bytes} bytes, {len(self.seconds)} s counted")
                 return False
             row = self.seconds.setdefault(second, SecondCounts())
-            one = SecondCounts(1, wire.ip_len, wire.ip_len if self._inbound(wire) else 0,
+            inbound = self._inbound(wire)
+            one = SecondCounts(1, wire.ip_len, int(inbound), wire.ip_len if inbound else 0,
                                int(wire.fragment), wire.ip_len)
             row.add(one)
             total.add(one)
@@ -113,19 +118,14 @@ class CountingSink(Sink):
             return {str(s): c.to_dict() for s, c in sorted(self.seconds.items())}
 
 
-@dataclass(frozen=True, slots=True)
-class _Span:
-    counts: SecondCounts = field(default_factory=SecondCounts)
-    seconds: int = 0
-
-
-def _span(rows: Mapping[int, SecondCounts], start: float, end: float) -> _Span:
-    """Sum of the whole capture seconds inside ``[start, end)`` (epoch seconds)."""
+def _span(rows: Mapping[int, SecondCounts], start: float, end: float) -> SecondCounts:
+    """Sum of the whole capture seconds inside ``[start, end)`` (epoch seconds; the
+    measured window's bounds are whole seconds with the default 1 s series window)."""
     total = SecondCounts()
     for second, row in rows.items():
         if second >= start and second + 1 <= end:
             total.add(row)
-    return _Span(total, max(0, int(end) - int(-(-start // 1))))
+    return total
 
 
 def wire_section(capture: Mapping[str, Any], report: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,14 +155,15 @@ def wire_section(capture: Mapping[str, Any], report: Mapping[str, Any]) -> dict[
                     "wireToDeliveredRatio": whole.bytes / delivered if delivered else None})
     window = goodput.get("window") or {}
     if window.get("durationS"):
-        span = _span(rows, t0 + window["startS"], t0 + window["endS"])
+        # startedAt and the window's offsets are rounded to microseconds: back to seconds
+        span = _span(rows, round(t0 + window["startS"], 3), round(t0 + window["endS"], 3))
         steady = (goodput.get("steady") or {}).get("meanBytesPerSecond")
-        rate = span.counts.bytes / window["durationS"]
-        section["window"] = {**span.counts.to_dict(), "startS": window["startS"],
+        rate = span.bytes / window["durationS"]
+        section["window"] = {**span.to_dict(), "startS": window["startS"],
                              "endS": window["endS"], "wireBytesPerSecond": rate,
                              "reportedBytesPerSecond": steady,
                              "wireToGoodputRatio": rate / steady if steady else None}
-    section["series"] = [{"t": second - t0, **row.to_dict()}
+    section["series"] = [{"t": round(second - t0, 6), **row.to_dict()}
                          for second, row in sorted(rows.items())]
     return section
 

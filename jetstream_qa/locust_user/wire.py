@@ -150,12 +150,12 @@ def _stop_capture() -> None:
             proc.stdin.write("stop\n")
             proc.stdin.close()
         final = _read_line(_STOP_TIMEOUT_S)
-        if result is not None:
-            if "rows" in final:
-                result.update(rows=final["rows"], truncated=final.get("truncated", ""))
-            else:
-                result["problem"] = final.get("problem") or \
-                    f"the capture gave no result within {_STOP_TIMEOUT_S:g} s"
+        if result is not None and "rows" in final:
+            result.update(rows=final["rows"], truncated=final.get("truncated", ""))
+        elif result is not None and not result.get("problem"):
+            result["problem"] = final.get("problem") or \
+                f"the capture process gave no result within {_STOP_TIMEOUT_S:g} s " \
+                f"(exit status {proc.poll()})"
     finally:
         _Wire.proc = None
         with contextlib.suppress(subprocess.TimeoutExpired):
