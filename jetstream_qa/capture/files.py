@@ -91,11 +91,13 @@ class FileCapture:
     """A pcap file someone else is writing: read after the fact, limited to the block's
     time window (or the API's, see :meth:`use_window`)."""
 
-    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits) -> None:
+    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits, *,
+                 sink: type[Sink] = Sink) -> None:
         self.source, self.filter, self.limits = source, flt, limits
         self.path = Path(source.value)
         self.packets: list[WirePacket] = []
-        self._sink = Sink(flt, limits)
+        self._sink_type = sink
+        self._sink = sink(flt, limits)
         self._tail: _PcapTail | None = None
         self._opened = 0.0
         self._headerless = False
@@ -105,6 +107,11 @@ class FileCapture:
     def truncated(self) -> str:
         """Why reading stopped early (a bound), or empty."""
         return self._sink.truncated
+
+    @property
+    def sink(self) -> Sink:
+        """The sink the packets flowed into (an ``open_capture(sink=...)`` subclass)."""
+        return self._sink
 
     def __enter__(self) -> FileCapture:
         if not self.path.is_file():
@@ -182,7 +189,7 @@ class FileCapture:
         from scapy.error import Scapy_Exception
         from scapy.utils import PcapReader
 
-        sink = Sink(self.filter, self.limits)
+        sink = self._sink_type(self.filter, self.limits)
         deadline = time.monotonic() + self.limits.timeout_s
         try:
             with PcapReader(str(self.path)) as reader:

@@ -53,15 +53,21 @@ _SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
 class _LiveCapture:
     """Shared part of the live sources: sink, deadline timer, settle."""
 
-    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits) -> None:
+    def __init__(self, source: CaptureSource, flt: CaptureFilter, limits: Limits, *,
+                 sink: type[Sink] = Sink) -> None:
         self.source, self.filter, self.limits = source, flt, limits
-        self._sink = Sink(flt, limits)
+        self._sink = sink(flt, limits)
         self._timer: threading.Timer | None = None
 
     @property
     def packets(self) -> list[WirePacket]:
         """What was kept (complete once the block exited)."""
         return self._sink.snapshot()
+
+    @property
+    def sink(self) -> Sink:
+        """The sink the packets flowed into (an ``open_capture(sink=...)`` subclass)."""
+        return self._sink
 
     @property
     def truncated(self) -> str:
@@ -234,8 +240,8 @@ class CommandCapture(_LiveCapture):
         self._stderr.close()
 
 
-def open_capture(source: CaptureSource, flt: CaptureFilter, *,
-                 limits: Limits | None = None) -> IfaceCapture | CommandCapture | FileCapture:
+def open_capture(source: CaptureSource, flt: CaptureFilter, *, limits: Limits | None = None,
+                 sink: type[Sink] = Sink) -> IfaceCapture | CommandCapture | FileCapture:
     """A capture of ``source`` keeping what ``flt`` keeps, bounded by ``limits``.
 
     Use as a context manager; ``packets`` is complete once the block exits, ``snapshot()``
@@ -247,7 +253,7 @@ def open_capture(source: CaptureSource, flt: CaptureFilter, *,
     """
     limits = limits or Limits()
     if source.kind == "iface":
-        return IfaceCapture(source, flt, limits)
+        return IfaceCapture(source, flt, limits, sink=sink)
     if source.kind == "cmd":
-        return CommandCapture(source, flt, limits)
-    return FileCapture(source, flt, limits)
+        return CommandCapture(source, flt, limits, sink=sink)
+    return FileCapture(source, flt, limits, sink=sink)

@@ -40,7 +40,7 @@ from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import add_arguments, resolve_warmup, settings_from_options
 from jetstream_qa.loadrun.shapes import shape_tick
 from jetstream_qa.loadstats.units import human_rate
-from jetstream_qa.locust_user import distributed, webui
+from jetstream_qa.locust_user import distributed, webui, wire
 from jetstream_qa.locust_user.state import LOG_NAME, State, current, error_text
 from jetstream_qa.locust_user.user import JetStreamUser, settle
 
@@ -86,6 +86,7 @@ def install() -> None:
     hooks.test_stop.add_listener(_on_test_stop)
     hooks.quitting.add_listener(_on_quitting)
     hooks.quitting.add_listener(scrub_runner_outputs)
+    wire.install()  # after the run's own test_stop (settles transfers): --js-capture
 
 
 def _on_init(environment: Environment, runner: Any = None, web_ui: Any = None,
@@ -259,6 +260,7 @@ def _finish(environment: Environment, session: LoadSession) -> None:
                                                              spawn_rate=options.spawn_rate))
     log.info("jetstream-qa: %s, report %s", _goodput_line(report["goodput"]),
              session.settings.report)
+    wire.add_to_report(environment, session.settings.report)
     for result in results:
         (log.error if not result.passed else log.info)("jetstream-qa check %s", result.detail)
         if not result.passed:

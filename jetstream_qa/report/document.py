@@ -129,6 +129,8 @@ def _run_json(index: int, run: LoadRun) -> dict[str, Any]:
             "series": [{"t": p.t, **p.values} for p in run.goodput_series],
         },
         "problems": list(run.problems),
+        "wire": None if run.wire is None
+        else {k: v for k, v in run.wire.items() if k != "series"},
         "transfers": {
             "count": run.transfers_count,
             "failures": run.transfers_failures,

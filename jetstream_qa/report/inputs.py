@@ -262,6 +262,8 @@ def parse_load(doc: object, *, source: str = "load.json") -> LoadRun:
                        for k in ("rampUp", "rampDown") if goodput.get(k) is not None},
         problems=tuple(_str(p, f"{source}: problems")
                        for p in _list(data.get("problems"), f"{source}: problems")),
+        wire=None if data.get("wire") is None
+        else dict(_obj(data["wire"], f"{source}: wire")),
     )
 
 

@@ -201,6 +201,8 @@ class LoadRun:
     """``{"rampUp": {...}, "rampDown": {...}}`` from load.json."""
     problems: tuple[str, ...] = ()
     """What made the run FAIL whatever its numbers (no transfer, target not answering)."""
+    wire: Mapping[str, Any] | None = None
+    """``wire`` of load.json (``--js-capture``): wire evidence, or its ``problem``."""
 
     @property
     def steady_bps(self) -> float | None:

@@ -1,0 +1,77 @@
+"""The capture process of a load run: ``python -m jetstream_qa.loadrun.wire_capture``.
+
+A load run's capture runs in its own process, not in Locust's: Locust's process is
+gevent-patched (scapy's sniffer thread would become a greenlet sharing one core with the
+users), and dissecting packets there would slow the very load it measures.
+
+Protocol (one JSON object per line on stdout): after start, ``{"ready": true, "filter":
+BPF}`` once the capture is open, or ``{"problem": TEXT}`` and exit 0 when the source does
+not work. Then it counts (:class:`~jetstream_qa.loadrun.wire_evidence.CountingSink`) until a
+line or end-of-file on stdin (the run's test stop) or the time bound, and prints ``{"rows":
+{...}, "truncated": TEXT}`` (or ``{"problem": TEXT}``) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from jetstream_qa.capture.sink import CaptureFailed, CaptureNotApplicable, Limits
+from jetstream_qa.capture.source import CaptureFilter, CaptureSource
+from jetstream_qa.capture.stream import open_capture
+from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.loadrun.wire_evidence import CountingSink
+
+__all__ = ["main"]
+
+
+def _say(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jetstream_qa.loadrun.wire_capture")
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--receiver-ip", required=True)
+    parser.add_argument("--receiver-port", type=int, required=True)
+    parser.add_argument("--sender-ip", action="append", required=True)
+    parser.add_argument("--max-seconds", type=float, required=True)
+    parser.add_argument("--max-bytes", type=int, default=1 << 50)
+    parser.add_argument("--max-packets", type=int, default=1 << 40)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one bounded counting capture (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    try:
+        source = CaptureSource.parse(args.source)
+        flt = CaptureFilter(args.receiver_ip, args.receiver_port, tuple(args.sender_ip))
+    except (ValueError, JetStreamQAError) as exc:
+        _say({"problem": f"bad capture source or filter: {exc}"})
+        return 0
+    limits = Limits(max_bytes=args.max_bytes, max_packets=args.max_packets,
+                    timeout_s=args.max_seconds)
+    iface = source.value if source.kind == "iface" else None
+    try:
+        cap = open_capture(source, flt, limits=limits, sink=CountingSink)
+        with cap:
+            _say({"ready": True, "filter": flt.bpf(iface=iface)})
+            sys.stdin.readline()  # the run's test stop (or our parent's end)
+            cap.settle()
+        sink: Any = cap.sink  # the CountingSink open_capture built
+    except (CaptureFailed, CaptureNotApplicable) as exc:
+        _say({"problem": f"capture source {source} failed: {exc.message}"})
+        return 0
+    except (OSError, JetStreamQAError) as exc:
+        _say({"problem": f"capture source {source} failed: {type(exc).__name__}: {exc}"})
+        return 0
+    _say({"rows": sink.rows(), "truncated": sink.truncated})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
