@@ -49,10 +49,10 @@ def test_with_the_binding_file_nothing_fails_and_the_matrix_runs(with_file: list
     assert set(counts) <= {"PASS", "INFO", "NOT_APPLICABLE"}, counts
     matrix = [c for c in with_file if c["id"].startswith("flags/matrix/")]
     assert len(matrix) >= MATRIX_QUICK, len(matrix)
-    assert all(c["verdict"] == "PASS" for c in matrix), \
+    assert all(c["verdict"] in ("PASS", "INFO") for c in matrix), \
         Counter(c["verdict"] for c in matrix)
     na = [c for c in with_file if c["verdict"] == "NOT_APPLICABLE"]
-    assert not [c for c in na if "in the binding file" in c["actual"]], na
+    assert not [c for c in na if "in the binding file" in c.get("actual", "")], na
     assert counts["PASS"] >= 500, counts
 
 
@@ -64,7 +64,8 @@ def test_without_it_nothing_fails_and_each_na_names_its_key(tmp_path: Path,
     assert set(counts) <= {"PASS", "INFO", "NOT_APPLICABLE"}, counts
     inherent = {c["id"]: c["actual"] for c in with_file if c["verdict"] == "NOT_APPLICABLE"}
     na = [c for c in cases if c["verdict"] == "NOT_APPLICABLE"]
-    unnamed = [(c["id"], c["actual"]) for c in na if "in the binding file" not in c["actual"]
-               and inherent.get(c["id"]) != c["actual"]]
+    unnamed = [(c["id"], c.get("actual")) for c in na
+               if "in the binding file" not in c.get("actual", "")
+               and inherent.get(c["id"]) != c.get("actual")]
     assert na and not unnamed, unnamed
     assert counts["PASS"] >= 20, counts  # documented calls still judged (manifests, auth)

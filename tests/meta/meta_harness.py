@@ -34,11 +34,17 @@ from suite_runs import pair_environment, pair_options
 
 from jetstream_qa.refserver.embedded import EmbeddedPair
 
-__all__ = ["REPO", "Catch", "SuiteRun", "judge_catch", "matching", "mutation_table",
-           "run_suites"]
+__all__ = ["REPO", "STANDIN_ENV", "Catch", "SuiteRun", "judge_catch", "matching",
+           "mutation_table", "run_suites", "standin_mode"]
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "conformance"
+STANDIN = REPO / "tests" / "vendor_standin"
+STANDIN_BINDING = REPO / "fixtures" / "bindings" / "standin.toml"
+STANDIN_ENV = "JSQA_META_STANDIN"
+"""Set to 1 to run every meta-test a second time through the strict vendor stand-in with its
+binding file (``--js-client vendor``): the mutation table gains a "through stand-in" column.
+Opt-in: it doubles the meta-tests' time."""
 RUN_TIMEOUT_S = 240.0
 """Bound on one subprocess run (its cases have their own timeouts well below this)."""
 _CLEAN_VERDICTS = frozenset({"PASS", "INFO", "NOT_APPLICABLE"})
@@ -58,17 +64,29 @@ class SuiteRun:
         return {k: v for k, v in self.verdicts.items() if v not in _CLEAN_VERDICTS}
 
 
-def _environment(pair: EmbeddedPair) -> dict[str, str]:
-    """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords."""
+def standin_mode() -> bool:
+    """True when ``JSQA_META_STANDIN=1``: each meta-test also runs through the stand-in."""
+    return os.environ.get(STANDIN_ENV, "") == "1"
+
+
+def _environment(pair: EmbeddedPair, *, standin: bool = False) -> dict[str, str]:
+    """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords (and
+    the stand-in's package first on the path when ``standin``)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JETSTREAM_", "PYTEST_"))}
     env.update(pair_environment(pair))
+    if standin:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(STANDIN), env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = (),
-               options: Sequence[str] = (), timeout: float = RUN_TIMEOUT_S) -> SuiteRun:
-    """Start a pair with ``faults``, run the cases matching ``globs``, read the verdicts.
+               options: Sequence[str] = (), timeout: float = RUN_TIMEOUT_S,
+               standin: bool = False) -> SuiteRun:
+    """Start a pair with ``faults``, run the cases matching ``globs``, read the verdicts;
+    ``standin``: through the strict vendor stand-in and its binding file instead of the
+    bundled client.
 
     Raises:
         TransportError: a server of the pair did not start.
@@ -79,11 +97,14 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
                "-q", "-rN"]
     for glob in sorted(set(globs)):
         command += ["--js-case", glob]
+    if standin:
+        command += ["--js-client", "vendor", "--js-binding", str(STANDIN_BINDING)]
     started = time.monotonic()
     with EmbeddedPair(faults=faults) as pair:
         try:
             proc = subprocess.run(command + pair_options(pair) + list(options),
-                                  cwd=REPO, env=_environment(pair), capture_output=True,
+                                  cwd=REPO, env=_environment(pair, standin=standin),
+                                  capture_output=True,
                                   text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise AssertionError(f"suite run timed out after {timeout:g} s: "
