@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ Opt-in: it doubles the meta-tests' time."""
 RUN_TIMEOUT_S = 240.0
 """Bound on one subprocess run (its cases have their own timeouts well below this)."""
 _CLEAN_VERDICTS = frozenset({"PASS", "INFO", "NOT_APPLICABLE"})
+BUNDLED_ONLY = ("reference-protocol case", "needs the bundled client")
+"""How a case says it needs the bundled client (its NOT_APPLICABLE reason)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class SuiteRun:
     exit_status: int
     output_tail: str
     duration_s: float
+    bundled_only: Mapping[str, str] = field(default_factory=dict)
+    """NOT_APPLICABLE cases that need the bundled client (reference-protocol cases): id ->
+    reason. No vendor client can run them, so they cannot catch anything through one."""
 
     def unclean(self) -> dict[str, str]:
         """Cases whose verdict is not PASS/INFO/NOT_APPLICABLE."""
@@ -97,12 +102,12 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
                "-q", "-rN"]
     for glob in sorted(set(globs)):
         command += ["--js-case", glob]
-    if standin:
-        command += ["--js-client", "vendor", "--js-binding", str(STANDIN_BINDING)]
+    # after pair_options (which names the bundled client): the last --js-client wins
+    through = ["--js-client", "vendor", "--js-binding", str(STANDIN_BINDING)] if standin else []
     started = time.monotonic()
     with EmbeddedPair(faults=faults) as pair:
         try:
-            proc = subprocess.run(command + pair_options(pair) + list(options),
+            proc = subprocess.run(command + pair_options(pair) + list(options) + through,
                                   cwd=REPO, env=_environment(pair, standin=standin),
                                   capture_output=True,
                                   text=True, timeout=timeout, check=False)
@@ -116,7 +121,10 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
         raise AssertionError(f"no JSON summary ({exc}); exit {proc.returncode}: {tail}") \
             from None
     verdicts = {case["id"]: case["verdict"] for case in summary["cases"]}
-    return SuiteRun(verdicts, proc.returncode, tail, time.monotonic() - started)
+    inherent = {case["id"]: str(case.get("actual") or "") for case in summary["cases"]
+                if case["verdict"] == "NOT_APPLICABLE"
+                and any(m in str(case.get("actual") or "") for m in BUNDLED_ONLY)}
+    return SuiteRun(verdicts, proc.returncode, tail, time.monotonic() - started, inherent)
 
 
 def _tail(text: str | bytes | None, lines: int = 25) -> str:
