@@ -101,14 +101,17 @@ def machine(world: World) -> type[RuleBasedStateMachine]:
 
         @initialize(target=manifests, user=users, size=st.integers(0, 40_000))
         def first_manifest(self, user: str, size: int) -> tuple[str, str, str, bytes]:
-            return self.create_manifest(user, size)
+            return self._manifest(user, size)
 
         @initialize(target=destinations, user=users)
         def first_destination(self, user: str) -> tuple[str, str]:
-            return self.create_destination(user)
+            return self._destination(user)
 
         @rule(target=manifests, user=users, size=st.integers(0, 40_000))
         def create_manifest(self, user: str, size: int) -> tuple[str, str, str, bytes]:
+            return self._manifest(user, size)
+
+        def _manifest(self, user: str, size: int) -> tuple[str, str, str, bytes]:
             name = world.fresh("m") + ".bin"
             data = os.urandom(size)
             path = world.scratch.require_source() / name
@@ -122,12 +125,16 @@ def machine(world: World) -> type[RuleBasedStateMachine]:
 
         @rule(target=destinations, user=users)
         def create_destination(self, user: str) -> tuple[str, str]:
+            return self._destination(user)
+
+        def _destination(self, user: str) -> tuple[str, str]:
             made = destination_to_receiver(world.ops[user], world.target)
             self.mine[user]["destinations"].append((user, made["destinationId"]))
             return user, made["destinationId"]
 
         @rule(target=transfers, manifest=manifests, destination=destinations)
-        def cross_user_transfer(self, manifest: tuple, destination: tuple) -> int | None:
+        def cross_user_transfer(self, manifest: tuple[Any, ...],
+                                destination: tuple[Any, ...]) -> int | None:
             (m_user, m_id, _, _), (d_user, d_id) = manifest, destination
             if m_user != d_user and not _refused(
                     world.ops[m_user], "create_transfer", destination_id=d_id,
@@ -138,16 +145,16 @@ def machine(world: World) -> type[RuleBasedStateMachine]:
         @rule(target=transfers, user=users, pick=st.integers(0, 7), flags=st.integers(0, 15),
               overwrite=st.sampled_from([2, 3, 4, 5]), slow=st.booleans())
         def own_transfer(self, user: str, pick: int, flags: int, overwrite: int,
-                         slow: bool) -> int:
+                         slow: bool) -> Any:
             return self._own_transfer(user, pick, flags, overwrite, slow)
 
         def _own_transfer(self, user: str, pick: int, flags: int, overwrite: int,
-                          slow: bool) -> int:
+                          slow: bool) -> Any:
             mine, ops = self.mine[user], world.ops[user]
             if not mine["manifests"]:
-                self.create_manifest(user, 3000 + pick)
+                self._manifest(user, 3000 + pick)
             if not mine["destinations"]:
-                self.create_destination(user)
+                self._destination(user)
             _, m_id, name, data = mine["manifests"][pick % len(mine["manifests"])]
             _, d_id = mine["destinations"][pick % len(mine["destinations"])]
             sub = world.fresh("t")
@@ -175,11 +182,11 @@ def machine(world: World) -> type[RuleBasedStateMachine]:
                 _peek(world, world.transfers[transfer]["user"], "get_transfer", transfer)
 
         @rule(manifest=manifests)
-        def other_user_cannot_see_manifest(self, manifest: tuple) -> None:
+        def other_user_cannot_see_manifest(self, manifest: tuple[Any, ...]) -> None:
             _peek(world, manifest[0], "get_manifest", manifest[1])
 
         @rule(destination=destinations)
-        def other_user_cannot_see_destination(self, destination: tuple) -> None:
+        def other_user_cannot_see_destination(self, destination: tuple[Any, ...]) -> None:
             _peek(world, destination[0], "get_destination", destination[1])
 
         @invariant()
