@@ -65,19 +65,23 @@ def _login(target, choice, settings, side):
 
 
 @pytest.fixture(scope="module")
-def matrix_run(request, js_target, js_client, js_constants, js_session_settings):
-    """Runs every selected case's batch once (a transfer per group) and keeps the results."""
+def matrix_run(request, js_target, js_client, js_constants, js_session_settings, js_binding):
+    """Runs every selected case's batch once (a transfer per group) and keeps the results;
+    every call goes through the run's binding."""
+    from jetstream_qa.binding import Operations
     target, settings = js_target, js_session_settings
     scratch = make_scratch(target, "flags-matrix")
     source, dest = scratch.require_source(), scratch.require_dest()
     api = _login(target, js_client, settings, "sender")
     receiver = _login(target, js_client, settings, "receiver")
     try:
-        ciphers = (int(api.server.getServerInfo().get("minCipher") or 0),
-                   int(receiver.server.getServerInfo().get("minCipher") or 0))
+        ops = Operations(js_binding, api)
+        ciphers = (int(ops.call("get_server_info").get("minCipher") or 0),
+                   int(Operations(js_binding, receiver).call("get_server_info")
+                       .get("minCipher") or 0))
         receiver.disconnect()
         data = target.data_address
-        run = MatrixRun(api=api, constants=js_constants, data_address=(data.host, data.port),
+        run = MatrixRun(ops=ops, constants=js_constants, data_address=(data.host, data.port),
                         source_dir=source, source_server=scratch.source_server,
                         dest_local=dest, dest_path=scratch.dest_path, ciphers=ciphers,
                         timeout=max(settings.timeout, 30.0))
@@ -117,7 +121,7 @@ def test_flag_matrix(matrix_case, matrix_run, js_info, js_not_applicable):
 
 @pytest.mark.js_case("flags/symlink/dangling-link-ignored-under-ignore", level="MUST",
                      source=S11)
-def test_dangling_link_under_ignore(js_sender, js_target, js_scratch, js_constants,
+def test_dangling_link_under_ignore(js_sender, js_target, js_scratch, js_ops,
                                     js_session_settings):
     """Under the "ignore" symbolic-link mode a source link whose target does not exist is a
     link like any other: it is not copied, and the regular file beside it is transferred.
@@ -125,8 +129,8 @@ def test_dangling_link_under_ignore(js_sender, js_target, js_scratch, js_constan
     S11 "Symbolic Links": "Ignore (do not copy) symbolic links." (rule
     symlink/ignore/not-copied).
     """
-    run = dangling.send_with_dangling_link(js_sender, js_target, js_scratch,
-                                           symlink_mode=js_constants.symlink_ignore,
+    run = dangling.send_with_dangling_link(js_ops(js_sender), js_target, js_scratch,
+                                           symlink="ignore",
                                            timeout=js_session_settings.timeout + 30)
     problems = dangling.differences(run, 2)
     expect.that("a dangling link is ignored like any link; the file beside it arrives",
@@ -137,7 +141,7 @@ def test_dangling_link_under_ignore(js_sender, js_target, js_scratch, js_constan
 
 @pytest.mark.js_case("flags/symlink/dangling-link-under-follow-recorded", level="MAY",
                      source=S11)
-def test_dangling_link_under_follow(js_sender, js_target, js_scratch, js_constants,
+def test_dangling_link_under_follow(js_sender, js_target, js_scratch, js_ops,
                                     js_session_settings, js_info):
     """Under the "follow" mode a dangling source link has no contents to copy; the vendor
     does not say whether it is skipped or fails the manifest. The behaviour is recorded
@@ -146,8 +150,8 @@ def test_dangling_link_under_follow(js_sender, js_target, js_scratch, js_constan
 
     S11 "Symbolic Links": "Follow the symlink and copy the file contents."
     """
-    run = dangling.send_with_dangling_link(js_sender, js_target, js_scratch,
-                                           symlink_mode=js_constants.symlink_follow,
+    run = dangling.send_with_dangling_link(js_ops(js_sender), js_target, js_scratch,
+                                           symlink="follow",
                                            timeout=js_session_settings.timeout + 30)
     problems = dangling.differences(run, 1)
     js_info(f"dangling source link under FOLLOW (ours, docs silent): {run.describe()}"

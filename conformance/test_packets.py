@@ -68,14 +68,14 @@ def _min_cipher(js_constants, cipher):
     return js_constants.min_ciphers[cipher.upper()]
 
 
-def _marker_transfer(js_sender, js_target, js_scratch, js_settings, js_constants, plan,
-                     cipher):
+def _marker_transfer(js_ops, js_sender, js_target, js_scratch, js_settings, js_constants,
+                     plan, cipher):
     marker = b"<JSQA-PLAINTEXT-" + secrets.token_hex(8).encode() + b">"
     got = harness.captured_transfer(
-        js_sender, js_target, js_scratch, plan, name="marker.bin",
+        js_ops(js_sender), js_target, js_scratch, plan, name="marker.bin",
         content=capture.marker_pattern(MARKER_SIZE, marker=marker),
-        timeout=js_settings.timeout, sendRateMax=CAPTURE_RATE,
-        minCipher=_min_cipher(js_constants, cipher))
+        timeout=js_settings.timeout, send_rate_max=CAPTURE_RATE,
+        min_cipher=_min_cipher(js_constants, cipher))
     return got, marker
 
 
@@ -83,7 +83,7 @@ def _marker_transfer(js_sender, js_target, js_scratch, js_settings, js_constants
                      source=f"{S11} ({AGNOSTIC})")
 @pytest.mark.parametrize("cipher", ["none", "unencrypted"])
 def test_plaintext_visible(cipher, plan, js_sender, js_receiver, js_target, js_scratch,
-                           js_settings, js_constants, js_not_applicable):
+                           js_settings, js_constants, js_not_applicable, js_ops):
     """At MIN_CIPHER_NONE and UNENCRYPTED the file's bytes are readable in the UDP payloads
     (this also proves the capture sees the data plane).
 
@@ -95,7 +95,7 @@ def test_plaintext_visible(cipher, plan, js_sender, js_receiver, js_target, js_s
     if effective >= 2:
         js_not_applicable(f"a server's minCipher {levels} forces {effective.name}: plaintext "
                           "cannot be expected")
-    got, marker = _marker_transfer(js_sender, js_target, js_scratch, js_settings,
+    got, marker = _marker_transfer(js_ops, js_sender, js_target, js_scratch, js_settings,
                                    js_constants, plan, cipher)
     data = got.require_traffic()
     hits = capture.count_marker(data, marker)
@@ -109,14 +109,14 @@ def test_plaintext_visible(cipher, plan, js_sender, js_receiver, js_target, js_s
                      source=f"{S11}; {S29} ({AGNOSTIC})")
 @pytest.mark.parametrize("cipher", ["encrypted_128", "encrypted_256"])
 def test_plaintext_hidden(cipher, plan, js_sender, js_target, js_scratch, js_settings,
-                          js_constants):
+                          js_constants, js_ops):
     """At MIN_CIPHER_ENCRYPTED_128 and ENCRYPTED_256 no UDP payload carries the file's
     plaintext.
 
     Protocol-agnostic. S11: ENCRYPTED_128/256 are "encrypted and authenticated"; S29: data
     is encrypted before it leaves the server.
     """
-    got, marker = _marker_transfer(js_sender, js_target, js_scratch, js_settings,
+    got, marker = _marker_transfer(js_ops, js_sender, js_target, js_scratch, js_settings,
                                    js_constants, plan, cipher)
     data = got.require_traffic()
     seen = sum(len(d.payload) for d in data)
@@ -131,7 +131,8 @@ def test_plaintext_hidden(cipher, plan, js_sender, js_target, js_scratch, js_set
 
 @pytest.mark.js_case("packets/wire/no-ip-fragments", level="SHOULD",
                      source=f"{RFC8085} ({AGNOSTIC})")
-def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings, js_info):
+def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings, js_info,
+                      js_ops):
     """The transfer's datagrams are never IP-fragmented, and, where the capture interface's
     MTU is known, no IP packet exceeds it.
 
@@ -139,9 +140,9 @@ def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings, js_in
     SHOULD NOT send datagrams that exceed the path MTU (fragmentation loses whole datagrams
     to one lost fragment).
     """
-    got = harness.captured_transfer(js_sender, js_target, js_scratch, plan, name="mtu.bin",
-                                    content=os.urandom(MARKER_SIZE),
-                                    timeout=js_settings.timeout, sendRateMax=CAPTURE_RATE)
+    got = harness.captured_transfer(js_ops(js_sender), js_target, js_scratch, plan,
+                                    name="mtu.bin", content=os.urandom(MARKER_SIZE),
+                                    timeout=js_settings.timeout, send_rate_max=CAPTURE_RATE)
     got.require_traffic()
     frags = capture.fragments(got.packets)
     largest = max(p.ip_len for p in got.packets)
@@ -166,16 +167,16 @@ def test_no_fragments(plan, js_sender, js_target, js_scratch, js_settings, js_in
 @pytest.mark.js_case("packets/wire/only-between-data-ports", level="MUST",
                      source=f"{S20} ({AGNOSTIC})")
 def test_only_between_data_ports(plan, js_sender, js_target, js_scratch, js_settings,
-                                 js_info):
+                                 js_info, js_ops):
     """During a transfer the only UDP between the two servers is the sender's one data
     port talking to the receiver's data port (and back).
 
     Protocol-agnostic. S20: data travels on the receiver's UDP receive port; the sender
     allocates one outgoing UDP port per destination.
     """
-    got = harness.captured_transfer(js_sender, js_target, js_scratch, plan, name="ports.bin",
-                                    content=os.urandom(INJECT_SIZE),
-                                    timeout=js_settings.timeout, sendRateMax=CAPTURE_RATE)
+    got = harness.captured_transfer(js_ops(js_sender), js_target, js_scratch, plan,
+                                    name="ports.bin", content=os.urandom(INJECT_SIZE),
+                                    timeout=js_settings.timeout, send_rate_max=CAPTURE_RATE)
     got.require_traffic()
     sender = capture.busiest_source(got.packets, plan.filter)
     assert sender is not None
@@ -230,7 +231,7 @@ def _undisturbed(js_sender, js_receiver, got, js_scratch, name):
 @pytest.mark.js_case("packets/garbage/running-transfer-undisturbed", level="MUST",
                      source=f"{S11}; {S4} ({AGNOSTIC})")
 def test_garbage_datagrams(plan, js_sender, js_receiver, js_target, js_scratch,
-                           js_settings):
+                           js_settings, js_ops):
     """Random datagrams sent to the receive port during a transfer do not disturb it: it
     completes, the file is byte-identical, the receiver keeps answering.
 
@@ -247,17 +248,17 @@ def test_garbage_datagrams(plan, js_sender, js_receiver, js_target, js_scratch,
         capture.send_garbage(address.host, address.port, junk)
         _delivered(cap, plan, junk[:7], copies=1)
 
-    got = harness.captured_transfer(js_sender, js_target, js_scratch, plan,
+    got = harness.captured_transfer(js_ops(js_sender), js_target, js_scratch, plan,
                                     name="garbage.bin", content=os.urandom(INJECT_SIZE),
                                     timeout=js_settings.timeout, during=inject,
-                                    sendRateMax=SLOW_RATE)
+                                    send_rate_max=SLOW_RATE)
     _undisturbed(js_sender, js_receiver, got, js_scratch, "garbage.bin")
 
 
 @pytest.mark.js_case("packets/replay/running-transfer-undisturbed", level="MUST",
                      source=f"{S11}; {S4} ({AGNOSTIC})")
 def test_replayed_datagrams(plan, js_sender, js_receiver, js_target, js_scratch,
-                            js_settings):
+                            js_settings, js_ops):
     """Datagrams captured on their way to the receive port and replayed verbatim (same
     source address and port) during the transfer do not disturb it: it completes, the file
     is byte-identical, the receiver keeps answering.
@@ -273,10 +274,10 @@ def test_replayed_datagrams(plan, js_sender, js_receiver, js_target, js_scratch,
         capture.inject(chosen)
         _delivered(cap, plan, [d.payload for d in chosen], copies=2)
 
-    got = harness.captured_transfer(js_sender, js_target, js_scratch, plan,
+    got = harness.captured_transfer(js_ops(js_sender), js_target, js_scratch, plan,
                                     name="replay.bin", content=os.urandom(INJECT_SIZE),
                                     timeout=js_settings.timeout, during=replay,
-                                    sendRateMax=SLOW_RATE)
+                                    send_rate_max=SLOW_RATE)
     _undisturbed(js_sender, js_receiver, got, js_scratch, "replay.bin")
 
 
@@ -294,8 +295,9 @@ def _attach(request, html):
 @pytest.mark.js_case("packets/rate/send-rate-max-respected", level="SHOULD",
                      source=f"{S45} ({AGNOSTIC})")
 def test_send_rate_max(request, plan, js_sender, js_target, js_scratch, js_settings,
-                       js_info):
-    """A transfer created with sendRateMax is paced at or below it on the wire: the UDP
+                       js_info, js_ops):
+    """A transfer to a destination created with sendRateMax (S14: createDestination
+    --sendRateMax; the transfer inherits it) is paced at or below it on the wire: the UDP
     payload rate over the steady part of the transfer (0.25 s bins from capture timestamps,
     without the first and the last) is at most sendRateMax x 1.10 (the tolerance and where
     it comes from: ``capture.analysis.RATE_TOLERANCE``); the plot shows every bin.
@@ -306,9 +308,9 @@ def test_send_rate_max(request, plan, js_sender, js_target, js_scratch, js_setti
     """
     from jetstream_qa.capture.ratechart import render_rate_chart
 
-    got = harness.captured_transfer(js_sender, js_target, js_scratch, plan, name="rate.bin",
-                                    content=os.urandom(RATE_SIZE),
-                                    timeout=js_settings.timeout, sendRateMax=RATE_LIMIT)
+    got = harness.captured_transfer(js_ops(js_sender), js_target, js_scratch, plan,
+                                    name="rate.bin", content=os.urandom(RATE_SIZE),
+                                    timeout=js_settings.timeout, send_rate_max=RATE_LIMIT)
     got.require_traffic()
     if got.truncated:
         raise Inconclusive(f"the capture stopped early: {got.truncated}")

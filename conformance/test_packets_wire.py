@@ -67,7 +67,7 @@ def _receiver_counters(js_receiver):
 @pytest.mark.parametrize("cipher", ["unencrypted", "encrypted_128", "encrypted_256"])
 @pytest.mark.parametrize("kind", ["bit-flipped", "forged"])
 def test_tampered_datagrams_rejected(kind, cipher, plan, js_sender, js_receiver, js_target,
-                                     js_scratch, js_settings, js_constants, js_info):
+                                     js_scratch, js_settings, js_constants, js_info, js_ops):
     """Captured DATA datagrams, altered in their sealed body (one bit flipped, or the body
     replaced) and re-injected to the receive port from the sender's address during the
     transfer, are rejected: the destination file ends byte-identical to the source; the
@@ -94,9 +94,9 @@ def test_tampered_datagrams_rejected(kind, cipher, plan, js_sender, js_receiver,
         capture.inject(altered)
 
     got = harness.captured_transfer(
-        js_sender, js_target, js_scratch, plan, name="tamper.bin",
+        js_ops(js_sender), js_target, js_scratch, plan, name="tamper.bin",
         content=os.urandom(256 * 1024), timeout=js_settings.timeout, during=tamper,
-        sendRateMax=SLOW_RATE, minCipher=js_constants.min_ciphers[cipher.upper()])
+        send_rate_max=SLOW_RATE, min_cipher=js_constants.min_ciphers[cipher.upper()])
     expect.file_identical(got.source, js_scratch.require_dest() / "tamper.bin", timeout=5.0,
                           requirement="altered datagrams never reach the file",
                           api=js_sender)

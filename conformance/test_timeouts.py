@@ -20,7 +20,7 @@ from jetstream_qa import expect
 from jetstream_qa.conformance_core import transfer_steps as ts
 from jetstream_qa.conformance_core.peers import mute_after_hello, never_answering_listener
 from jetstream_qa.conformance_core.polling import poll
-from jetstream_qa.errors import ConnectTimeout, NotFound, RequestTimeout
+from jetstream_qa.errors import ConnectTimeout, RequestTimeout
 
 S11 = "jetstream-api/2.9.2/api/python/jetstream.constants.html"
 S12 = "jetstream-api/2.9.1/api/asynchronous_commands.html"
@@ -160,8 +160,8 @@ def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settin
                       lambda t: ops.status(t) == "suspended", expected="status suspended",
                       timeout=js_settings.timeout, api=api)
     try:
-        request = api.send.setSendRateAsync(tid, 2 * ts.SLOW_RATE)
-        status, elapsed = _request_status(api, request["requestId"], js_settings)
+        request = ops.call("set_send_rate", tid, rate=2 * ts.SLOW_RATE)
+        status, elapsed = _request_status(ops, request["requestId"], js_settings)
     finally:
         ops.resume_transfer(tid)
     expect.has_fields("getRequestStatus reports whether the request is processing", status,
@@ -172,60 +172,61 @@ def test_request_status_never_blocks(js_sender, js_target, js_scratch, js_settin
     bound = min(1.0, js_settings.timeout / 2)
     expect.that("getRequestStatus answers at once", elapsed < bound,
                 expected=f"an answer within {bound:g} s", actual=f"{elapsed:.3f} s", api=api)
-    api.server.getRequestResult(request["requestId"], timeout=js_settings.timeout)
+    ops.blocking_result(request["requestId"], timeout=js_settings.timeout)
     ts.complete(ops, tid, js_settings)
 
 
-def _request_status(api, request_id, settings):
+def _request_status(ops, request_id, settings):
     """(getRequestStatus answer, seconds it took); a status call that does not answer
     within the request timeout fails the requirement (it blocks on the request)."""
     started = time.monotonic()
     try:
-        status = api.server.getRequestStatus(request_id)
+        status = ops.call("get_request_status", request_id)
     except RequestTimeout as exc:
         raise expect.fail("getRequestStatus answers at once while the request runs",
                           f"an answer within {settings.timeout:g} s",
                           f"no answer: {exc.message} (it waits for the request)",
-                          api=api) from exc
+                          api=ops.api) from exc
     return status, time.monotonic() - started
 
 
 @pytest.mark.js_case("timeouts/request-result/blocks-until-done", level="MUST", source=S12)
-def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applicable):
+def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applicable,
+                               js_ops, js_info):
     """getRequestResult waits until the request is done and returns its result (None for
-    authAsync); afterwards getRequestStatus shows it finished.
+    authAsync); afterwards getRequestStatus shows it finished (processing False).
 
     S12: getRequestResult "blocks until the request is done and returns its result, e.g.
-    None for authAsync"; S13 shows status 'complete', processing False.
+    None for authAsync"; the S12 example shows ``{requestId, processing}``. A ``status``
+    field ('complete' in S13's console output) is recorded as INFO, not required.
     """
     api = js_connect("sender", login=None)
+    ops = js_ops(api)
     request_id = _auth_async(api, js_target, js_not_applicable)
-    result = api.server.getRequestResult(request_id, timeout=js_settings.timeout)
+    result = ops.blocking_result(request_id, timeout=js_settings.timeout)
     expect.equal("getRequestResult of authAsync returns None", None, result, api=api)
-    status = api.server.getRequestStatus(request_id)
+    status = ops.call("get_request_status", request_id)
     expect.equal("after getRequestResult the request is no longer processing", False,
                  status.get("processing"), api=api)
-    expect.equal("after getRequestResult the request is complete", "complete",
-                 status.get("status"), api=api)
+    if status.get("status", "complete") != "complete":
+        js_info(f"getRequestStatus after the result carries status {status['status']!r} "
+                "(S13's console shows 'complete')")
 
 
 @pytest.mark.js_case("timeouts/request-records/expire", level="MAY/INFO", source=S12)
 def test_request_records_expire(js_connect, js_target, js_settings, js_info,
-                                js_not_applicable):
+                                js_not_applicable, js_ops):
     """Request records expire some time after they finish (S12 warns that they do; the
     delay is not documented). Observed for up to 3 s (quick) or 330 s (full); INFO."""
     api = js_connect("sender", login=None)
+    ops = js_ops(api)
     request_id = _auth_async(api, js_target, js_not_applicable)
-    api.server.getRequestResult(request_id, timeout=js_settings.timeout)
+    ops.blocking_result(request_id, timeout=js_settings.timeout)
     finished = time.monotonic()
     wait_s = 330.0 if js_settings.profile == "full" else 3.0
 
     def gone() -> bool:
-        try:
-            api.server.getRequestStatus(request_id)
-        except NotFound:
-            return True
-        return False
+        return ops.refused(lambda: ops.call("get_request_status", request_id)).refused
 
     outcome = poll(gone, bool, timeout=wait_s, interval=0.2, max_interval=1.0)
     js_info(f"request record {'expired within' if outcome.satisfied else 'still present after'}"

@@ -115,18 +115,38 @@ def mutation_table(records: Iterable[Mapping[str, Any]], *,
         lines += [f"**{len(missing)} registered faults did not run** (no record: their run "
                   "crashed or was not selected): " + ", ".join(f"`{n}`" for _, n in missing),
                   ""]
-    lines += ["| fault | area | catching case | expected | with fault | clean pair | caught |",
-              "|---|---|---|---|---|---|---|"]
+    standin = any("standin" in r for r in rows)
+    if standin:
+        through = sum(1 for r in rows if r.get("standin", {}).get("caught"))
+        only = sum(1 for r in rows if r.get("standin", {}).get("bundledOnly"))
+        lines += [f"Through the strict vendor stand-in (its binding file, "
+                  f"`JSQA_META_STANDIN=1`): {through} of {caught} caught; {only} are caught "
+                  "only by reference-protocol cases, which no vendor client can run.", ""]
+    head = "| fault | area | catching case | expected | with fault | clean pair | caught |"
+    lines += [head + (" through stand-in | caught (stand-in) |" if standin else ""),
+              "|---|---|---|---|---|---|---|" + ("---|---|" if standin else "")]
     for r in rows:
         status = "yes" if r["caught"] else "**NO**" + (f" (missing: {r['gap']})"
                                                       if r.get("gap") else "")
         for case, verdict in sorted(r["observed"].items()) or [("(none run)", "-")]:
             before = (clean or {}).get(case, "not run")
-            lines.append(f"| `{r['fault']}` | {r['area']} | `{case}` | {r['expected']} | "
-                         f"{verdict} | {before} | {status} |")
+            line = (f"| `{r['fault']}` | {r['area']} | `{case}` | {r['expected']} | "
+                    f"{verdict} | {before} | {status} |")
+            lines.append(line + (_standin_cells(r, case) if standin else ""))
     for area, name in missing:
-        lines.append(f"| `{name}` | {area} | - | - | not run | - | **not run** |")
+        lines.append(f"| `{name}` | {area} | - | - | not run | - | **not run** |"
+                     + (" - | - |" if standin else ""))
     return "\n".join(lines) + "\n"
+
+
+def _standin_cells(record: Mapping[str, Any], case: str) -> str:
+    """The stand-in columns of one row: its verdict of ``case`` and whether it caught."""
+    through = record.get("standin")
+    if through is None:
+        return " not run | - |"
+    caught = "yes" if through["caught"] else \
+        "n/a (reference-protocol case)" if through.get("bundledOnly") else "**NO**"
+    return f" {through['observed'].get(case, 'not run')} | {caught} |"
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,7 +119,7 @@ _OPS: Final = (
     Operation("get_request_status", "server.getRequestStatus", "is a request still processing",
               _S12, positional=("request",)),
     Operation("get_request_result", "server.getRequestResult", "result of an async request",
-              _S12, positional=("request",)),
+              _S12, positional=("request",), bound=("timeout",)),
     Operation("receive_transfers", "receive.getTransfersAsync", "receiver's transfer records",
               "api/structures/recv.transfer.html (S5)"),
     Operation("token_login", "", "log in with an API token",

@@ -266,6 +266,16 @@ class Operations:
                                  details={"last": status})
         return self.call("get_request_result", request)
 
+    def blocking_result(self, request: Any, *, timeout: float) -> Any:
+        """``getRequestResult``, which "blocks until the request is done" (S12), bounded by
+        ``timeout`` when the binding names the client's timeout keyword (else the client's
+        own bound applies)."""
+        try:
+            self.binding.keyword(self.api, "get_request_result", "timeout")
+        except BindingMissing:
+            return self.call("get_request_result", request)
+        return self.call("get_request_result", request, timeout=timeout)
+
     # --- tokens and user data -----------------------------------------------------------
     def token_login(self, token: str, *, password: str | None = None) -> None:
         self.call("token_login", token, password=password)

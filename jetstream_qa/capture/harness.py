@@ -27,7 +27,7 @@ from jetstream_qa.capture.packets import WirePacket
 from jetstream_qa.capture.sink import CaptureFailed, CaptureNotApplicable, Limits
 from jetstream_qa.capture.source import CaptureFilter, CaptureSource, resolve_host
 from jetstream_qa.capture.stream import open_capture
-from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core import ops_steps
 from jetstream_qa.conformance_core.failures import Inconclusive, NotApplicableCase
 from jetstream_qa.errors import UsageError
 
@@ -180,36 +180,40 @@ class Captured:
         return data
 
 
-def captured_transfer(api: Any, target: Any, scratch: Any, plan: CapturePlan, *,
+def captured_transfer(ops: Any, target: Any, scratch: Any, plan: CapturePlan, *,
                       name: str, content: bytes, timeout: float,
                       during: Callable[[Any, Mapping[str, Any]], None] | None = None,
-                      **options: Any) -> Captured:
-    """Send one file under capture and wait until the transfer completes.
+                      send_rate_max: int | None = None, **options: Any) -> Captured:
+    """Send one file under capture and wait until the transfer completes, every call through
+    the binding.
 
     Args:
-        api / target / scratch: the case's ``js_sender``, ``js_target``, ``js_scratch``.
+        ops: the binding's operations over the case's ``js_sender`` (``js_ops(js_sender)``).
+        target / scratch: the case's ``js_target``, ``js_scratch``.
         plan: from :func:`plan_capture`.
         name / content: the source file written into the scratch source directory.
         timeout: the run's request timeout (waits are derived from it).
         during: called with (capture, created transfer) while the transfer runs.
-        options: more ``createTransfer`` arguments (``sendRateMax``, ``minCipher`` ...).
+        send_rate_max: the destination's ``sendRateMax`` (documented on createDestination,
+            S14; the transfer inherits it).
+        options: more ``createTransfer`` arguments in our names (``min_cipher`` ...).
 
     Raises:
         CaseFailure: the transfer did not complete.
         Inconclusive / NotApplicableCase: see :func:`capturing`.
+        BindingMissing: an option the binding cannot name (NOT_APPLICABLE).
     """
     source = scratch.require_source() / name
     source.write_bytes(content)
-    manifest = steps.complete_manifest(api, {f"/{name}": scratch.server_path(source)},
-                                       timeout=timeout)
-    destination = steps.destination_to_receiver(api, target)
+    manifest = ops_steps.complete_manifest(ops, {f"/{name}": scratch.server_path(source)},
+                                           timeout=timeout)
+    destination = ops_steps.destination_to_receiver(ops, target, send_rate_max=send_rate_max)
     with capturing(plan, timeout_s=timeout + 120) as cap:
-        transfer = api.send.createTransfer(destination["destinationId"],
-                                           manifest["manifestId"],
-                                           destinationPath=scratch.dest_path, **options)
+        transfer = ops.create_transfer(destination["destinationId"], manifest["manifestId"],
+                                       destination_path=scratch.dest_path, **options)
         if during is not None:
             during(cap, transfer)
-        final = expect.transfer_status(api, transfer["transferId"], "complete",
-                                       timeout=timeout + 60)
+        final = ops.wait_transfer(transfer["transferId"], timeout=timeout + 60)
+        expect.equal("the transfer completes", "complete", ops.status(final), api=ops.api)
         finish(cap, final)
     return Captured(source, final, tuple(cap.packets), cap.truncated, plan)

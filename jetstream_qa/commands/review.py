@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--target", metavar="HOST:PORT", help="sending server under test")
     t.add_argument("--receiver", metavar="HOST:PORT", help="receiving server (default: target)")
     t.add_argument("--user", help="API user (password only from $JETSTREAM_API_PASSWORD)")
+    t.add_argument("--client", "--js-client", dest="client",
+                   choices=("auto", "vendor", "bundled"),
+                   help="client of both steps (passed as --js-client; default: auto)")
+    t.add_argument("--binding", "--js-binding", dest="binding", type=Path, metavar="FILE",
+                   help="the vendor client's binding file, for both steps (docs/staging.md)")
     c = parser.add_argument_group("conformance")
     c.add_argument("--profile", choices=("quick", "full"), default="quick")
     c.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
@@ -92,7 +97,7 @@ def _options(args: argparse.Namespace) -> ReviewOptions:
         baseline_dir=args.baseline_dir, conformance_json=args.conformance_json,
         load_json=tuple(args.load_json), skip_conformance=args.skip_conformance,
         skip_load=args.skip_load, pytest_args=tuple(args.pytest_arg),
-        locust_args=tuple(args.locust_arg),
+        locust_args=tuple(args.locust_arg), client=args.client, binding=args.binding,
     )
 
 

@@ -214,7 +214,7 @@ def _probe_session(target: Target, choice: ClientChoice, settings: Settings
         api.connect()
     except ApiVersionMismatch as exc:
         return {"apiVersion": exc.actual}, Contact(Reach.VERSION_MISMATCH, exc.message)
-    except (JetStreamQAError, OSError) as exc:
+    except Exception as exc:  # any client's own errors too (the vendor's exception class)
         return {}, Contact(Reach.HANDSHAKE_FAILED, f"{type(exc).__name__}: {exc}")
     try:
         if creds is not None:

@@ -88,17 +88,14 @@ class LoadSession:
 
     @property
     def binding(self) -> Binding:
-        """The binding of this process's client (vendor: ``JETSTREAM_BINDING`` file if set).
-
-        TODO(coordinator): a ``--js-binding`` option in LoadSettings (kept out of
-        loadrun/settings.py while another change edits it).
-        """
+        """The binding of this process's client (vendor: the ``--js-binding`` file, default
+        ``$JETSTREAM_BINDING``, if set)."""
         if self._binding is None:
             import importlib
             constants = importlib.import_module(
                 "jetstream.constants" if self.client_kind == "vendor" else
                 "jetstream_qa.constants")
-            path = os.environ.get("JETSTREAM_BINDING")
+            path = self.settings.binding
             self._binding = binding_for(self.client_kind, constants,
                                         Path(path) if path else None)
         return self._binding

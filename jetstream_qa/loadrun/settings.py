@@ -30,6 +30,7 @@ __all__ = ["PASSWORD_ENV", "SHAPES", "Address", "LoadSettings", "add_arguments",
 
 PASSWORD_ENV: Final = "JETSTREAM_API_PASSWORD"
 USER_ENV: Final = "JETSTREAM_API_USER"
+BINDING_ENV: Final = "JETSTREAM_BINDING"
 SHAPES: Final = ("none", "step", "spike", "soak")
 CLIENT_KINDS: Final = ("auto", "bundled", "vendor")
 _ADDRESS_RE: Final = re.compile(r"^(?:jetstream://)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:/\[\]]+))"
@@ -100,6 +101,9 @@ class LoadSettings:
     transient the MSER-5 rule detects, :mod:`jetstream_qa.loadstats.window`)."""
     fileset_cache: str | None = None
     """Where generated file sets are kept for reuse (None: no cache)."""
+    binding: str | None = None
+    """``--js-binding``: the vendor client's binding file (default ``$JETSTREAM_BINDING``;
+    the bundled client needs none), docs/staging.md."""
 
     def __post_init__(self) -> None:
         if self.sender is None and self.receiver is not None:
@@ -141,6 +145,7 @@ class LoadSettings:
                 "receiver": str(self.receiver) if self.receiver else None,
                 "user": self.user, "scale": self.scale, "batch": self.batch,
                 "shape": self.shape, "client": self.client, "destPath": self.dest_path,
+                "binding": self.binding,
                 "checks": [c.expr for c in self.checks]}
 
 
@@ -175,6 +180,8 @@ def add_arguments(parser: Any) -> None:
     add("--js-fileset-cache", default=None, metavar="DIR",
         help="keep generated file sets here for reuse by runs with the same seed and scale "
              "(default: TMPDIR/jsqa-filesets-UID; 'off' = generate per run)")
+    add("--js-binding", default=None, metavar="FILE",
+        help=f"binding file of the vendor client (default ${BINDING_ENV}; docs/staging.md)")
     add("--js-keep", action="store_true",
         help="keep the embedded pair's directory (sources, destinations, logs) afterwards")
 
@@ -208,6 +215,7 @@ def settings_from_options(options: argparse.Namespace | Any,
             keep=bool(getattr(options, "js_keep", False)),
             warmup_s=getattr(options, "js_warmup", None),
             fileset_cache=_fileset_cache(getattr(options, "js_fileset_cache", None)),
+            binding=getattr(options, "js_binding", None) or env.get(BINDING_ENV) or None,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"invalid jetstream-qa load option: {exc}") from exc

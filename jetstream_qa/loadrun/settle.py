@@ -47,10 +47,11 @@ def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[st
     Raises:
         The client's errors when the sender cannot be asked.
     """
-    plan = [item for item in session.ledger.plan(transfers)
+    ops = Operations(session.binding, api)
+    named = [{**t, "status": ops.status(t)} for t in transfers]  # the binding's names
+    plan = [item for item in session.ledger.plan(named)
             if not (leave_running and item.action == "cancel")]
     deadline = time.monotonic() + grace_s
-    ops = Operations(session.binding, api)
     for item in plan:
         if item.action == "cancel":
             final = _finish_or_cancel(ops, int(item.transfer_id), session.settings.timeout,

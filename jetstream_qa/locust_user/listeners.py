@@ -33,6 +33,7 @@ from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from jetstream_qa.binding import Operations
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError
 from jetstream_qa.loadrun.health import run_problems
 from jetstream_qa.loadrun.redaction import install_log_scrubbing, scrub_runner_outputs
@@ -196,7 +197,8 @@ def _reconcile(environment: Environment) -> None:
     try:
         api = session.connect()
         try:
-            settled = settle(environment, api, api.send.getTransfers(),
+            records = Operations(session.binding, api).call("get_transfers")
+            settled = settle(environment, api, records,
                              grace_s=float(environment.stop_timeout or 0.0))
         finally:
             with contextlib.suppress(Exception):

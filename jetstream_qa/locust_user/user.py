@@ -25,9 +25,10 @@ import gevent
 from locust import User, constant_throughput
 from locust.env import Environment
 
+from jetstream_qa.binding import Operations
 from jetstream_qa.constants import TransferFlag
 from jetstream_qa.errors import ConfigurationError, ServerError
-from jetstream_qa.loadrun.ledger import FINAL_STATUSES, Settlement
+from jetstream_qa.loadrun.ledger import Settlement
 from jetstream_qa.loadrun.redaction import scrub_exception
 from jetstream_qa.loadrun.session import LoadSession
 from jetstream_qa.loadrun.settings import LoadSettings
@@ -38,7 +39,6 @@ __all__ = ["JetStreamUser", "Measured", "api_rate_pacing", "check_gevent", "fire
            "settle"]
 
 log = logging.getLogger(LOG_NAME)
-_FINAL = FINAL_STATUSES
 
 @dataclass(slots=True)
 class Measured:
@@ -115,7 +115,8 @@ class JetStreamUser(User):
         try:
             # with --stop-timeout a running transfer may still finish: the reconciliation at
             # test stop gives it that long; without, it is cancelled now
-            settle(self.environment, api, [api.send.getTransfer(inflight[0])],
+            ops = Operations(current().binding, api)
+            settle(self.environment, api, [ops.get_transfer(inflight[0])],
                    leave_running=bool(self.environment.stop_timeout))
         except Exception as exc:
             log.warning("could not settle transfer %s now: %s", inflight[0], error_text(exc))
@@ -186,14 +187,26 @@ class JetStreamUser(User):
             return None
         return final
 
+    def _ops(self) -> Operations:
+        """The binding's operations over this user's session (connecting if needed)."""
+        if self.api is None or getattr(self.api, "connected", True) is False:
+            self._connect()
+        return Operations(current().binding, self.api)
+
+    def _timed(self, label: str, step: Callable[[Operations], Any]) -> Any:
+        """One timed API event named ``label`` around ``step(ops)``."""
+        ops = self._ops()
+        with self.measure("API", label):
+            return step(ops)
+
     def _run_transfer(self, files: Sequence[tuple[str, int]], name: str, flags: int,
                       measured: Measured) -> dict[str, Any]:
         session = current()
         destination = self._destination_id()
         mappings = {path.rsplit("/", 1)[-1]: path for path, _ in files}
-        manifest = self._call("send.createManifest", mappings)
-        manifest = self._call("send.waitForManifest", manifest["manifestId"],
-                              timeout=session.settings.timeout)
+        manifest = self._timed("send.createManifest", lambda o: o.create_manifest(mappings))
+        manifest = self._timed("send.getManifest (until complete)", lambda o: o.wait_manifest(
+            manifest["manifestId"], timeout=session.settings.timeout))
         if manifest.get("status") != "complete":
             raise ServerError(f"manifest {manifest.get('manifestId')} ended "
                               f"{manifest.get('status')}: {manifest.get('errorMessage')}")
@@ -202,41 +215,40 @@ class JetStreamUser(User):
         dest_path = session.dest_path(self.index, next(self._seq))
         session.ledger.expect(dest_path, name, measured.started)
         measured.context["destinationPath"] = dest_path
-        created = self._call("send.createTransfer", destination, manifest["manifestId"],
-                             destinationPath=dest_path, transferFlags=int(flags))
+        created = self._timed("send.createTransfer", lambda o: o.create_transfer(
+            destination, manifest["manifestId"], destination_path=dest_path,
+            flags=int(flags)))
         transfer_id = created["transferId"]
         measured.context["transferId"] = str(transfer_id)
         session.recorder.note_transfer_id(str(transfer_id))
         self._inflight = (transfer_id, dest_path)
         try:
-            final = self._wait_transfer(transfer_id, session.settings.transfer_timeout)
+            final, status = self._wait_transfer(transfer_id, session.settings.transfer_timeout)
         except Exception:  # a failure of this TRANSFER (GreenletExit: on_stop settles it)
             self._inflight = None
             raise
         self._inflight = None
-        if final.get("status") != "complete":
+        if status != "complete":
             raise ServerError(f"transfer {transfer_id} ended {final.get('status')}: "
                               f"{final.get('errorMessage')}")
         measured.response_length = int(final.get("totalBytes") or 0)
         return dict(final)
 
-    def _wait_transfer(self, transfer_id: int, timeout: float) -> dict[str, Any]:
-        if hasattr(self.api.send, "waitForTransfer"):
-            return dict(self._call("send.waitForTransfer", transfer_id, timeout=timeout))
-        deadline = time.monotonic() + timeout  # vendor without waitForTransfer: poll
-        while True:
-            state = dict(self._call("send.getTransfer", transfer_id))
-            if state.get("status") in _FINAL or time.monotonic() > deadline:
-                return state
-            gevent.sleep(0.2)
+    def _wait_transfer(self, transfer_id: int, timeout: float) -> tuple[dict[str, Any], Any]:
+        """The transfer once final (the client's blocking wait when bound, else polling
+        ``getTransfer``: one API event either way) and its status in the binding's names."""
+        ops = self._ops()
+        label = "send.waitForTransfer" if ops.has("wait_transfer") else \
+            "send.getTransfer (until final)"
+        with self.measure("API", label):
+            final = ops.wait_transfer(transfer_id, timeout=timeout)
+        return final, ops.status(final)
 
     def _destination_id(self) -> str:
         if self._destination is None:
             host, port, key = current().data_address(self.api)
-            params: dict[str, Any] = {"destinationPort": port}
-            if key:
-                params["destinationPublicKey"] = key
-            created = self._call("send.createDestination", host, **params)
+            created = self._timed("send.createDestination", lambda o: o.create_destination(
+                host, port, public_key=key or None))
             self._destination = str(created["destinationId"])
         return self._destination
 

@@ -92,6 +92,10 @@ class ReviewOptions:
     skip_load: bool = False
     pytest_args: tuple[str, ...] = ()
     locust_args: tuple[str, ...] = ()
+    client: str | None = None
+    """``--js-client`` of both steps (auto, vendor, bundled); None: each step's default."""
+    binding: Path | None = None
+    """``--js-binding`` of both steps: the vendor client's binding file (docs/staging.md)."""
     conformance_timeout_s: float = 3600.0
     load_grace_s: float = 180.0
 
@@ -164,7 +168,15 @@ def conformance_argv(opts: ReviewOptions, report: Path) -> list[str]:
         argv += ["--js-receiver", opts.receiver]
     if opts.user:
         argv += ["--js-user", opts.user]
-    return argv + list(opts.pytest_args)
+    return argv + _client_argv(opts) + list(opts.pytest_args)
+
+
+def _client_argv(opts: ReviewOptions) -> list[str]:
+    """The client and binding options both steps take under the same names."""
+    argv = ["--js-client", opts.client] if opts.client else []
+    if opts.binding is not None:
+        argv += ["--js-binding", str(opts.binding.resolve())]
+    return argv
 
 
 def load_argv(opts: ReviewOptions, report: Path) -> list[str]:
@@ -192,7 +204,7 @@ def load_argv(opts: ReviewOptions, report: Path) -> list[str]:
         argv += ["--js-scale", f"{opts.scale:g}"]
     for expr in opts.checks:
         argv += ["--js-check", expr]
-    argv += list(opts.locust_args)
+    argv += _client_argv(opts) + list(opts.locust_args)
     if opts.scenario:
         argv.append(user_class(opts.scenario))
     return argv

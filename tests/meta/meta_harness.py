@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,22 @@ from suite_runs import pair_environment, pair_options
 
 from jetstream_qa.refserver.embedded import EmbeddedPair
 
-__all__ = ["REPO", "Catch", "SuiteRun", "judge_catch", "matching", "mutation_table",
-           "run_suites"]
+__all__ = ["REPO", "STANDIN_ENV", "Catch", "SuiteRun", "judge_catch", "matching",
+           "mutation_table", "run_suites", "standin_mode"]
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "conformance"
+STANDIN = REPO / "tests" / "vendor_standin"
+STANDIN_BINDING = REPO / "fixtures" / "bindings" / "standin.toml"
+STANDIN_ENV = "JSQA_META_STANDIN"
+"""Set to 1 to run every meta-test a second time through the strict vendor stand-in with its
+binding file (``--js-client vendor``): the mutation table gains a "through stand-in" column.
+Opt-in: it doubles the meta-tests' time."""
 RUN_TIMEOUT_S = 240.0
 """Bound on one subprocess run (its cases have their own timeouts well below this)."""
 _CLEAN_VERDICTS = frozenset({"PASS", "INFO", "NOT_APPLICABLE"})
+BUNDLED_ONLY = ("reference-protocol case", "needs the bundled client")
+"""How a case says it needs the bundled client (its NOT_APPLICABLE reason)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +60,38 @@ class SuiteRun:
     exit_status: int
     output_tail: str
     duration_s: float
+    bundled_only: Mapping[str, str] = field(default_factory=dict)
+    """NOT_APPLICABLE cases that need the bundled client (reference-protocol cases): id ->
+    reason. No vendor client can run them, so they cannot catch anything through one."""
 
     def unclean(self) -> dict[str, str]:
         """Cases whose verdict is not PASS/INFO/NOT_APPLICABLE."""
         return {k: v for k, v in self.verdicts.items() if v not in _CLEAN_VERDICTS}
 
 
-def _environment(pair: EmbeddedPair) -> dict[str, str]:
-    """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords."""
+def standin_mode() -> bool:
+    """True when ``JSQA_META_STANDIN=1``: each meta-test also runs through the stand-in."""
+    return os.environ.get(STANDIN_ENV, "") == "1"
+
+
+def _environment(pair: EmbeddedPair, *, standin: bool = False) -> dict[str, str]:
+    """The caller's environment without JETSTREAM_*/PYTEST_* leftovers, plus passwords (and
+    the stand-in's package first on the path when ``standin``)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JETSTREAM_", "PYTEST_"))}
     env.update(pair_environment(pair))
+    if standin:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(STANDIN), env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = (),
-               options: Sequence[str] = (), timeout: float = RUN_TIMEOUT_S) -> SuiteRun:
-    """Start a pair with ``faults``, run the cases matching ``globs``, read the verdicts.
+               options: Sequence[str] = (), timeout: float = RUN_TIMEOUT_S,
+               standin: bool = False) -> SuiteRun:
+    """Start a pair with ``faults``, run the cases matching ``globs``, read the verdicts;
+    ``standin``: through the strict vendor stand-in and its binding file instead of the
+    bundled client.
 
     Raises:
         TransportError: a server of the pair did not start.
@@ -79,11 +102,14 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
                "-q", "-rN"]
     for glob in sorted(set(globs)):
         command += ["--js-case", glob]
+    # after pair_options (which names the bundled client): the last --js-client wins
+    through = ["--js-client", "vendor", "--js-binding", str(STANDIN_BINDING)] if standin else []
     started = time.monotonic()
     with EmbeddedPair(faults=faults) as pair:
         try:
-            proc = subprocess.run(command + pair_options(pair) + list(options),
-                                  cwd=REPO, env=_environment(pair), capture_output=True,
+            proc = subprocess.run(command + pair_options(pair) + list(options) + through,
+                                  cwd=REPO, env=_environment(pair, standin=standin),
+                                  capture_output=True,
                                   text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise AssertionError(f"suite run timed out after {timeout:g} s: "
@@ -95,7 +121,10 @@ def run_suites(globs: Iterable[str], report: Path, *, faults: Sequence[str] = ()
         raise AssertionError(f"no JSON summary ({exc}); exit {proc.returncode}: {tail}") \
             from None
     verdicts = {case["id"]: case["verdict"] for case in summary["cases"]}
-    return SuiteRun(verdicts, proc.returncode, tail, time.monotonic() - started)
+    inherent = {case["id"]: str(case.get("actual") or "") for case in summary["cases"]
+                if case["verdict"] == "NOT_APPLICABLE"
+                and any(m in str(case.get("actual") or "") for m in BUNDLED_ONLY)}
+    return SuiteRun(verdicts, proc.returncode, tail, time.monotonic() - started, inherent)
 
 
 def _tail(text: str | bytes | None, lines: int = 25) -> str:

@@ -62,6 +62,16 @@ def test_command_lines_against_a_target() -> None:
     assert "--js-loss" not in load
 
 
+def test_client_and_binding_reach_both_steps(tmp_path: Path) -> None:
+    binding = tmp_path / "vendor.toml"
+    opts = ReviewOptions(client="vendor", binding=binding, scenario="memory")
+    for argv in (conformance_argv(opts, Path("c.json")), load_argv(opts, Path("l.json"))):
+        assert argv[argv.index("--js-client") + 1] == "vendor"
+        assert argv[argv.index("--js-binding") + 1] == str(binding.resolve())
+    assert "--js-client" not in conformance_argv(ReviewOptions(), Path("c.json"))
+    assert "--js-binding" not in load_argv(ReviewOptions(), Path("l.json"))
+
+
 def test_command_lines_for_the_embedded_pair_with_impairment() -> None:
     opts = ReviewOptions(loss=0.02, delay_ms=10)
     conf = conformance_argv(opts, Path("c.json"))

@@ -125,3 +125,22 @@ def test_seeded_matrix_defect_tops_the_report_and_colours_the_matrix(tmp_path: P
     assert html.index(first["id"]) < html.index('id="matrix"')
     text = _all_output(out, result.stdout, result.stderr)
     assert all(secret not in text for secret in secrets)
+
+
+@pytest.mark.timeout(600)
+def test_review_through_the_vendor_standin(tmp_path: Path) -> None:
+    """Both steps through the strict vendor stand-in and its binding file (issue 11): the
+    quick matrix and a short load run, nothing fails, transfers complete and reconcile."""
+    out = tmp_path / "out"
+    env = {"PYTHONPATH": str(ROOT / "tests" / "vendor_standin")}
+    result = run_cli("--out", str(out), *SHORT_LOAD, "--pytest-arg=--js-case=flags/*",
+                     "--client", "vendor", "--binding",
+                     str(ROOT / "fixtures" / "bindings" / "standin.toml"), env=env,
+                     timeout=500)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = _doc(out)
+    cases = doc["conformance"]["cases"]
+    assert len(cases) >= 448 and {c["verdict"] for c in cases} <= {"PASS", "INFO"}
+    run = doc["load"]["runs"][0]
+    assert run["transfers"]["count"] > 0 and run["transfers"]["failures"] == 0
+    assert "release review: PASS" in result.stdout

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jetstream_qa.conformance_core.client_params import missing_parameters
+from jetstream_qa.binding import Operations, bundled_binding
 from jetstream_qa.conformance_core.matrix.planning import Batch, TransferGroup
 from jetstream_qa.conformance_core.matrix.run import MatrixRun
 
@@ -31,8 +31,8 @@ class ScriptedSend:
     def createManifest(self, mappings: dict, *, symlinkMode: int) -> Any:
         return {"manifestId": "m1"} if self.manifest == "ok" else self.manifest
 
-    def waitForManifest(self, manifestId: str, *, timeout: float) -> dict:
-        return {"status": "complete"}
+    def getManifest(self, manifestId: str) -> dict:
+        return {"manifestId": manifestId, "status": "complete"}
 
     def createTransfer(self, destinationId: str, manifestId: str, *, destinationPath: str,
                        transferFlags: int, overwriteMode: int, minCipher: int) -> dict:
@@ -54,7 +54,8 @@ class NoCipherSend(ScriptedSend):
 
 def _run(tmp_path, send: ScriptedSend, flags: int, overwrite: int = 4,
          states: tuple[str, ...] = ("absent", "same_size_older")) -> tuple[MatrixRun, Batch]:
-    run = MatrixRun(api=SimpleNamespace(send=send), constants=CONSTANTS,
+    ops = Operations(bundled_binding(), SimpleNamespace(send=send))
+    run = MatrixRun(ops=ops, constants=CONSTANTS,
                     data_address=("127.0.0.1", 1), source_dir=tmp_path / "src",
                     source_server="/src", dest_local=tmp_path / "dst", dest_path="/dst",
                     ciphers=(0, 0), timeout=5.0)
@@ -75,9 +76,11 @@ def test_a_null_manifest_is_the_servers_fault(tmp_path):
 def test_a_parameter_the_client_lacks_is_not_applicable_and_named(tmp_path):
     run, batch = _run(tmp_path, NoCipherSend(), flags=3)
     findings = run.judge(batch.cases()[0])
-    assert "send.createTransfer(minCipher)" in findings.not_applicable
-    assert missing_parameters(ScriptedSend().createTransfer, "d", "m", destinationPath="",
-                              transferFlags=0, overwriteMode=0, minCipher=0) == []
+    assert "takes no 'minCipher' keyword" in findings.not_applicable
+    assert "set [params.create_transfer] min_cipher in the binding file" \
+        in findings.not_applicable
+    full, _ = _run(tmp_path / "full", ScriptedSend(), flags=3)
+    assert not full.judge(batch.cases()[0]).not_applicable
 
 
 @pytest.mark.parametrize("flags", [0, 1, 1 | 4, 8])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jetstream_qa.conformance_core import steps
+from jetstream_qa.conformance_core import ops_steps
 from jetstream_qa.conformance_core.matrix.judge import observe, typed
 from jetstream_qa.conformance_core.oracle import (
     DestPreState,
@@ -64,26 +64,27 @@ def expected_for(symlink_mode: int) -> tuple[ExpectedOutcome, ExpectedOutcome]:
     return of(SourceSymlink(LINK, None)), of(regular)
 
 
-def send_with_dangling_link(api: Any, target: Any, scratch: Any, *, symlink_mode: int,
+def send_with_dangling_link(ops: Any, target: Any, scratch: Any, *, symlink: str,
                             timeout: float) -> DanglingRun:
-    """Stage the link and the file, build a manifest in ``symlink_mode`` (the client's
-    value), and when it completes transfer it (READ_WRITE, default overwrite mode)."""
+    """Stage the link and the file, build a manifest in symbolic-link mode ``symlink``
+    ('follow' or 'ignore', through the binding ``ops``), and when it completes transfer it
+    (READ_WRITE, default overwrite mode)."""
     source = scratch.require_source()
     (source / REGULAR).write_bytes(b"r" * _SIZE)
     (source / LINK).symlink_to("no-such-file")
     mappings = {f"/{n}": scratch.server_path(source / n) for n in (LINK, REGULAR)}
-    made = api.send.createManifest(mappings=mappings, symlinkMode=symlink_mode)
-    manifest = api.send.waitForManifest(made["manifestId"], timeout=timeout)
+    made = ops.create_manifest(mappings, symlink=symlink)
+    manifest = ops.wait_manifest(made["manifestId"], timeout=timeout)
     run = DanglingRun(manifest.get("status"), manifest.get("errorMessage"))
     if manifest.get("status") != "complete":
         return run
-    destination = steps.destination_to_receiver(api, target)
-    transfer = api.send.createTransfer(destination["destinationId"], made["manifestId"],
-                                       destinationPath=scratch.dest_path)
-    final = api.send.waitForTransfer(transfer["transferId"], timeout=timeout)
+    destination = ops_steps.destination_to_receiver(ops, target)
+    transfer = ops.create_transfer(destination["destinationId"], made["manifestId"],
+                                   destination_path=scratch.dest_path)
+    final = ops.wait_transfer(transfer["transferId"], timeout=timeout)
     dest = scratch.require_dest()
     link, regular = observe(dest / LINK), observe(dest / REGULAR)
-    return DanglingRun(run.manifest_status, run.manifest_error, final.get("status"),
+    return DanglingRun(run.manifest_status, run.manifest_error, ops.status(final),
                        final.get("errorMessage"), link.describe(), regular.describe())
 
 

@@ -11,11 +11,14 @@ one transfer per :class:`~.planning.Batch`, waits for all of them, then each cas
 entries and judges them against the judge's own decision table
 (:func:`jetstream_qa.conformance_core.oracle.expected_outcome`) with :mod:`.judge`.
 
-Only the documented API is used (``createManifest``, ``waitForManifest``,
-``createDestination``, ``createTransfer``, ``waitForTransfer``, ``cancelTransfer``). A client
-method that does not take a parameter the matrix needs (checked on its signature before any
-call) makes the cases NOT_APPLICABLE, naming the parameter. An answer that is not the
-documented structure is the server's fault: the batch's cases FAIL with the answer, typed.
+Every call goes through the binding (:class:`jetstream_qa.binding.Operations`):
+``createManifest`` (symbolic-link mode bound), ``getManifest`` polled until complete,
+``createDestination``, ``createTransfer`` (flags, overwrite mode and minimum cipher), the
+client's blocking wait when bound else ``getTransfer`` polled, and cancellation only when the
+binding has it (an optional capability). A parameter or constant the matrix needs that the
+binding cannot name (checked before any call) makes the cases NOT_APPLICABLE naming the
+binding-file key. An answer that is not the documented structure is the server's fault: the
+batch's cases FAIL with the answer, typed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetstream_qa.conformance_core.client_params import missing_parameters
 from jetstream_qa.conformance_core.matrix.judge import (
     Mismatch,
     Observed,
@@ -55,10 +57,12 @@ from jetstream_qa.conformance_core.oracle import (
     synthetic_bytes,
 )
 from jetstream_qa.constants import MinCipher, OverwriteMode, TransferFlag
-from jetstream_qa.errors import JetStreamQAError, RequestTimeout, TransportError
+from jetstream_qa.errors import BindingMissing, JetStreamQAError, ProtocolError, TransportError
 
 __all__ = ["ISOLATED", "MatrixFindings", "MatrixRun"]
 
+DEFAULT_RECV_PORT = 8886
+"""UDP receive port default (server primer S20): no binding needed to aim at it."""
 ISOLATED = ("directory",)
 """Pre-states whose entry fails by design ride alone (see :func:`.planning.batches`)."""
 _FLAG_NAMES = {TransferFlag.READ: "READ", TransferFlag.WRITE: "WRITE",
@@ -75,6 +79,10 @@ def _structure(answer: Any, what: str, key: str) -> dict[str, Any]:
 
 class _Garbage(Exception):
     """The server's answer is not the documented structure (caught per batch)."""
+
+
+class _Refused(Exception):
+    """The client refused a batch's call (caught per batch: its cases FAIL with the text)."""
 
 
 @dataclass
@@ -106,7 +114,7 @@ class MatrixRun:
     """Stages, runs and judges batches (see the module docstring).
 
     Args:
-        api: a connected, authenticated API object of the sender.
+        ops: the binding's operations over a connected, authenticated sender API object.
         constants: the plugin's ``ServerConstants`` (values of the client in use).
         data_address: the receiver's UDP data address (``host``, ``port``).
         source_dir, source_server: local staging dir on the sender and its server name.
@@ -116,10 +124,10 @@ class MatrixRun:
         timeout: seconds each wait may take.
     """
 
-    def __init__(self, *, api: Any, constants: Any, data_address: tuple[str, int],
+    def __init__(self, *, ops: Any, constants: Any, data_address: tuple[str, int],
                  source_dir: Path, source_server: str, dest_local: Path, dest_path: str,
                  ciphers: tuple[int, int], timeout: float) -> None:
-        self.api, self.constants = api, constants
+        self.ops, self.constants = ops, constants
         self.data_address = data_address
         self.source_dir, self.source_server = source_dir, source_server
         self.dest_local, self.dest_path = dest_local, dest_path
@@ -141,14 +149,14 @@ class MatrixRun:
         if key not in self._manifests:
             mappings = {e.name: f"{self.source_server.rstrip('/')}/{e.name}"
                         for p in pre_states for e in entries(p)}
-            mode = (self.constants.symlink_follow if symlink == 1
-                    else self.constants.symlink_ignore)
-            calls.append(f"send.createManifest(<{len(mappings)} mappings>, symlinkMode={mode})")
-            made = _structure(self.api.send.createManifest(mappings=mappings, symlinkMode=mode),
-                              "send.createManifest", "manifestId")
-            done = _structure(self.api.send.waitForManifest(made["manifestId"],
-                                                            timeout=self.timeout),
-                              "send.waitForManifest", "status")
+            mode = "follow" if symlink == 1 else "ignore"
+            calls.append(f"createManifest(<{len(mappings)} mappings>, symlink {mode})")
+            value = self.ops.binding.constant(f"symlink_{mode}", operation="create_manifest")
+            made = _structure(self._refusable(lambda: self.ops.call(
+                "create_manifest", mappings=mappings, symlink=value)),
+                "createManifest", "manifestId")
+            done = _structure(self.ops.wait_manifest(made["manifestId"], timeout=self.timeout),
+                              "getManifest", "status")
             if done.get("status") != "complete":
                 raise _Garbage(f"a manifest of readable sources ended status "
                                f"{typed(done.get('status'))}, errorMessage "
@@ -162,9 +170,9 @@ class MatrixRun:
         g = batch.group
         flags = sum(self.constants.transfer_flags[n] for bit, n in _FLAG_NAMES.items()
                     if g.flags & bit)
-        return {"destinationPath": f"{self.dest_path}/{g.key}", "transferFlags": flags,
-                "overwriteMode": self.constants.overwrite[OverwriteMode(g.overwrite).name],
-                "minCipher": self.constants.min_ciphers[MinCipher(g.cipher).name]}
+        return {"destination_path": f"{self.dest_path}/{g.key}", "flags": flags,
+                "overwrite": self.constants.overwrite[OverwriteMode(g.overwrite).name],
+                "min_cipher": self.constants.min_ciphers[MinCipher(g.cipher).name]}
 
     def _start(self, destination_id: str, batch: Batch, not_applicable: str) -> BatchRun:
         local = self.dest_local / batch.group.key
@@ -179,15 +187,14 @@ class MatrixRun:
         start = time.time_ns() // 1000
         try:
             manifest = self._manifest(batch.group.symlink, batch.pre_states, run.calls)
-            run.calls.append(f"send.createTransfer({destination_id!r}, {manifest!r}, {params})")
-            run.transfer = _structure(self.api.send.createTransfer(
-                destination_id, manifest, **params), "send.createTransfer", "transferId")
-        except TransportError:
-            raise
+            run.calls.append(f"createTransfer({destination_id!r}, {manifest!r}, {params})")
+            run.transfer = _structure(self._refusable(lambda: self.ops.call(
+                "create_transfer", destination_id=destination_id, manifest_id=manifest,
+                **params)), "createTransfer", "transferId")
         except _Garbage as exc:
             run.error = f"the server answered garbage: {exc}"
-        except JetStreamQAError as exc:
-            run.error = f"transfer not created: {type(exc).__name__}: {exc.message}"
+        except _Refused as exc:
+            run.error = f"transfer not created: {exc}"
         run.window_us = (start - self._slack_us(), 0)
         return run
 
@@ -197,29 +204,42 @@ class MatrixRun:
         coarse = getattr(time, "CLOCK_REALTIME_COARSE", time.CLOCK_REALTIME)
         return (self.granularity_ns + int(time.clock_getres(coarse) * 1e9)) // 1000 + 1
 
-    def _not_applicable(self, destination_id: str) -> str:
-        manifest = missing_parameters(self.api.send.createManifest, mappings={},
-                                      symlinkMode=0)
-        transfer = missing_parameters(self.api.send.createTransfer, destination_id, "m",
-                                      destinationPath="", transferFlags=0, overwriteMode=0,
-                                      minCipher=0)
-        if not (manifest or transfer):
-            return ""
-        return ("the client does not accept " + "; ".join(
-            f"{m}({', '.join(p)})" for m, p in (("send.createManifest", manifest),
-                                                 ("send.createTransfer", transfer)) if p))
+    def _refusable(self, call: Any) -> Any:
+        """``call()``; a refusal in the client's own terms (its exception classes, or
+        ours from the bundled client) becomes :class:`_Refused` with its text."""
+        try:
+            return call()
+        except (TransportError, ProtocolError, BindingMissing):
+            raise
+        except (JetStreamQAError, *self.ops.binding.refusal_classes) as exc:
+            raise _Refused(f"{type(exc).__name__}: {exc}") from exc
+
+    def _not_applicable(self) -> str:
+        """Why the binding cannot make the matrix's calls ('' when it can): asked before any
+        call, naming the binding-file key (BindingMissing's text)."""
+        binding, api = self.ops.binding, self.ops.api
+        try:
+            for mode in ("follow", "ignore"):
+                binding.constant(f"symlink_{mode}", operation="create_manifest")
+            binding.keyword(api, "create_manifest", "symlink")
+            for param in ("destination_path", "flags", "overwrite", "min_cipher"):
+                binding.keyword(api, "create_transfer", param)
+        except BindingMissing as exc:
+            return str(exc)
+        return ""
 
     def run(self, batches: Iterable[Batch]) -> None:
         """Create every batch's transfer, then wait for all of them (bounded)."""
         host, port = self.data_address
-        dest = self.api.send.createDestination(host, destinationPort=port)
+        blocked = self._not_applicable()
+        dest = None if blocked else self.ops.call(
+            "create_destination", address=host, port=None if port == DEFAULT_RECV_PORT else port)
         dest_id = dest.get("destinationId") if isinstance(dest, dict) else None
-        if dest_id is None:
-            garbage = f"the server answered garbage: send.createDestination -> {typed(dest)}"
+        if dest_id is None and not blocked:
+            garbage = f"the server answered garbage: createDestination -> {typed(dest)}"
             started = [BatchRun(b, self.dest_local / b.group.key, error=garbage)
                        for b in batches]
         else:
-            blocked = self._not_applicable(str(dest_id))
             started = [self._start(str(dest_id), b, blocked) for b in batches]
         deadline = time.monotonic() + self.timeout + 0.5 * len(started)
         for run in started:
@@ -231,20 +251,20 @@ class MatrixRun:
     def _wait(self, run: BatchRun, deadline: float) -> None:
         assert run.transfer is not None
         tid = run.transfer["transferId"]
-        try:
-            remaining = max(1.0, deadline - time.monotonic())
-            final = self.api.send.waitForTransfer(tid, timeout=remaining)
-        except RequestTimeout:
-            run.error = f"transfer {tid} did not finish within the run's deadline"
-            with contextlib.suppress(JetStreamQAError):
-                self.api.send.cancelTransfer(tid)
-            final = run.transfer
+        remaining = max(1.0, deadline - time.monotonic())
+        final = self.ops.wait_transfer(tid, timeout=remaining)
         if not isinstance(final, dict):
-            run.error = f"send.waitForTransfer answered {typed(final)}, not a Transfer"
+            run.error = f"the transfer wait answered {typed(final)}, not a Transfer"
             final = {}
+        elif self.ops.status(final) not in self.ops.final_statuses:
+            run.error = (f"transfer {tid} did not finish within the run's deadline (status "
+                         f"{typed(final.get('status'))})")
+            if self.ops.has("cancel_transfer"):
+                with contextlib.suppress(JetStreamQAError, *self.ops.binding.refusal_classes):
+                    self.ops.cancel_transfer(tid)
         run.transfer = final
         run.window_us = (run.window_us[0], time.time_ns() // 1000 + self._slack_us())
-        run.calls.append(f"send.waitForTransfer({tid}) -> status {typed(final.get('status'))}, "
+        run.calls.append(f"wait for transfer {tid} -> status {typed(final.get('status'))}, "
                          f"errorMessage {typed(final.get('errorMessage'))}")
 
     # --- judging ------------------------------------------------------------------------
@@ -328,7 +348,8 @@ class MatrixRun:
             return [], []
         want = expected_status(self.outcome(case, e) for p in run.batch.pre_states
                                for e in entries(p))
-        got, message = run.transfer.get("status"), run.transfer.get("errorMessage")
+        got = self.ops.status(run.transfer)
+        message = run.transfer.get("errorMessage")
         seen = f"{typed(got)} (errorMessage {typed(message)})"
         if not isinstance(got, str):
             return [Mismatch("transfer", "status", "a status string", seen, True)], []
