@@ -70,6 +70,27 @@ def test_identity_fields_typed(js_sender, js_ops):
                 expected="non-empty serverId", actual=repr(info["serverId"]), api=js_sender)
 
 
+@pytest.mark.js_case("handshake/server-info/control-fields-typed", level="MUST", source=S4)
+def test_control_fields_typed(js_sender, js_target, js_info, js_ops):
+    """getServerInfo() carries allowRemoteControl (bool), apiControlPort (int) and
+    APITokensAvailable (bool).
+
+    S4 (Server Information Structure, 2.9.2): allowRemoteControl "False = API only from
+    localhost"; apiControlPort "TCP port for API connections"; APITokensAvailable "server
+    supports API tokens" (present from 2.5.1, so in every API 40 server). Whether
+    apiControlPort equals the port this run connected to is recorded only (a port forward or
+    proxy may sit between).
+    """
+    info = js_ops(js_sender).call("get_server_info")
+    expect.has_fields("Server Information carries the documented control fields", info,
+                      {"allowRemoteControl": bool, "apiControlPort": int,
+                       "APITokensAvailable": bool}, api=js_sender)
+    port = js_target.sender.port
+    if info["apiControlPort"] != port:
+        js_info(f"apiControlPort {info['apiControlPort']} differs from the port this run "
+                f"connected to ({port})")
+
+
 @pytest.mark.js_case("handshake/server-info/server-uid-present", level="MAY/INFO",
                      source=f"{S4} (serverUid implied by Destination.lastDestinationServerUid)")
 def test_server_uid_present(js_sender, js_info, js_ops):
