@@ -231,3 +231,7 @@ def test_request_records_expire(js_connect, js_target, js_settings, js_info,
     outcome = poll(gone, bool, timeout=wait_s, interval=0.2, max_interval=1.0)
     js_info(f"request record {'expired within' if outcome.satisfied else 'still present after'}"
             f" {time.monotonic() - finished:.1f} s")
+
+
+# They wait for the server (capture windows, timeouts): dispatched first when concurrent.
+pytestmark = pytest.mark.js_waits
