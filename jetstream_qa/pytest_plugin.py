@@ -134,7 +134,11 @@ def _distribute(config: pytest.Config, settings: Settings) -> None:
     ``--collect-only`` and ``--pdb``.
     """
     option = config.option
-    if _is_worker(config) or not hasattr(option, "dist") or option.dist != "no" \
+    if _is_worker(config):  # xdist re-parses our command line there, without our --dist
+        if config.workerinput.get("js_loadgroup"):  # type: ignore[attr-defined]
+            option.loadgroup = True  # read by xdist's worker-side collection hook
+        return
+    if not hasattr(option, "dist") or option.dist != "no" \
             or option.tx or option.numprocesses is not None \
             or config.getoption("collectonly") or config.getoption("usepdb", False):
         return
@@ -142,7 +146,14 @@ def _distribute(config: pytest.Config, settings: Settings) -> None:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = worker_count(settings, suite_default=suite_default, cpus=cpus)
     if workers:
-        option.numprocesses, option.dist, option.tx = workers, "worksteal", ["popen"] * workers
+        option.numprocesses, option.dist, option.tx = workers, "loadgroup", ["popen"] * workers
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker that the run is ``--dist loadgroup``: the flag-matrix cases share an
+    ``xdist_group`` so that one worker runs their batched transfers once."""
+    node.workerinput["js_loadgroup"] = node.config.option.dist == "loadgroup"
 
 
 def _concurrent(config: pytest.Config) -> bool:
