@@ -30,13 +30,17 @@ from jetstream_qa.conformance_core.settings import Settings
 
 __all__ = ["AUTO_WORKERS_PER_CPU", "MAX_AUTO_WORKERS", "waits_first", "worker_count"]
 
-AUTO_WORKERS_PER_CPU = 4
+AUTO_WORKERS_PER_CPU = 2
 """Workers per CPU for ``auto``: the cases wait far more than they compute (13 s of CPU in a
-45 s serial quick run), so more workers than cores overlap the waits."""
+45 s serial quick run), so more workers than cores overlap the waits. Measured on 2 busy
+cores (quick profile, load average ~9 from other jobs): 4 workers 32 s wall / 20 s CPU,
+6 workers 38 s / 28 s, 8 workers 38 s / 36 s: every worker costs ~2-4 s of CPU (imports,
+collection, its own pair, its captures), so past 2 per CPU the CPU, not the waiting, bounds
+the run."""
 
 MAX_AUTO_WORKERS = 8
-"""Ceiling for ``auto``: each worker costs ~1.5 s of CPU to start (imports, collection, its
-own pair), and the quick profile's longest single case is ~5 s."""
+"""Ceiling for ``auto``: the quick profile's longest single case is ~5 s, and more workers
+only add start-up CPU."""
 
 T = TypeVar("T")
 

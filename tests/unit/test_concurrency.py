@@ -22,17 +22,17 @@ def _count(cli: dict[str, object], *, suite: bool = True, cpus: int | None = 2,
 
 
 def test_embedded_pair_of_a_suite_that_asks_is_concurrent_by_default() -> None:
-    assert _count({}) == 8  # 4 per CPU on 2 CPUs
-    assert _count({}, cpus=1) == 4
+    assert _count({}) == 4  # 2 per CPU on 2 CPUs
+    assert _count({}, cpus=1) == 2
     assert _count({}, cpus=64) == MAX_AUTO_WORKERS
-    assert _count({}, cpus=None) == 4
+    assert _count({}, cpus=None) == 2
 
 
 def test_serial_unless_the_suite_asks_or_for_a_given_target() -> None:
     assert _count({}, suite=False) == 0
     assert _count(GIVEN) == 0
     assert _count({**GIVEN, "workers": "3"}) == 3
-    assert _count({}, suite=False, env={"JETSTREAM_WORKERS": "auto"}) == 8
+    assert _count({}, suite=False, env={"JETSTREAM_WORKERS": "auto"}) == 4
 
 
 def test_serial_and_listing_always_win() -> None:
