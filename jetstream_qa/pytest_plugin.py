@@ -99,7 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "with --js-profile full)",
         "js_matrix(flags, overwrite, cipher, symlink, preState): matrix coordinates of a case",
         "js_settings(**overrides): per-case settings (marker > CLI > env > ini > default)",
-        "js_waits: the case mostly waits for the server; dispatched first when concurrent",
+        "js_waits(seconds=0): the case mostly waits for the server; dispatched first when "
+        "concurrent, the longest declared wait first",
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(RedactionHooks(), "jetstream_qa_redaction")
@@ -210,8 +211,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
     if _concurrent(config):  # the same stable order on every worker, as xdist requires
-        keep = waits_first(keep, lambda item: item.get_closest_marker("js_waits") is not None)
+        keep = waits_first(keep, _declared_wait)
     items[:] = keep
+
+
+def _declared_wait(item: pytest.Item) -> float | None:
+    marker = item.get_closest_marker("js_waits")
+    if marker is None:
+        return None
+    try:
+        return float(marker.args[0]) if marker.args else 0.0
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{item.nodeid}: js_waits takes seconds, got "
+                                f"{marker.args[0]!r}") from None
 
 
 @pytest.hookimpl(tryfirst=True)

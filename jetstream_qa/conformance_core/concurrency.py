@@ -16,9 +16,10 @@ engineer asks (``--js-workers N``). ``--js-serial`` (or ``-p no:xdist``) always 
 process.
 
 Cases marked ``js_waits`` (they mostly wait for the server) are dispatched first when
-concurrent, so the longest waits overlap with everything else instead of forming a tail
-(longest-first list scheduling). The order is stable and the same on every worker, as xdist
-requires; case ids, verdicts and the reports do not depend on it.
+concurrent, those declaring the longest wait (``js_waits(300)``) first of all, so the longest
+waits overlap with everything else instead of forming a tail (longest-first list scheduling).
+The order is stable and the same on every worker, as xdist requires; case ids, verdicts and the
+reports do not depend on it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ def worker_count(settings: Settings, *, suite_default: bool, cpus: int | None) -
     return int(wanted)
 
 
-def waits_first(items: Sequence[T], waits: Callable[[T], bool]) -> list[T]:
-    """``items`` with the waiting ones first, each group in its original order."""
-    return [i for i in items if waits(i)] + [i for i in items if not waits(i)]
+def waits_first(items: Sequence[T], waits: Callable[[T], float | None]) -> list[T]:
+    """``items`` with the waiting ones first, longest declared wait first; otherwise (and
+    for equal waits) the original order.
+
+    Args:
+        items: the collected cases.
+        waits: a case's declared wait in seconds (``js_waits(300)``; 0 when marked without
+            a number), or ``None`` for a case that does not wait.
+    """
+    waiting = [(w, n, i) for n, i in enumerate(items) if (w := waits(i)) is not None]
+    waiting.sort(key=lambda entry: (-entry[0], entry[1]))
+    return [i for _w, _n, i in waiting] + [i for i in items if waits(i) is None]

@@ -53,6 +53,7 @@ def test_run_wide_settings_are_refused_as_markers() -> None:
         resolve({}, {}, {}).with_overrides({"workers": "2"}, source="marker")
 
 
-def test_waiting_cases_go_first_in_stable_order() -> None:
-    items = ["a", "W1", "b", "W2", "c"]
-    assert waits_first(items, lambda i: i.startswith("W")) == ["W1", "W2", "a", "b", "c"]
+def test_waiting_cases_go_first_longest_first_in_stable_order() -> None:
+    items = ["a", "W1", "b", "W2", "L300", "c", "L10"]
+    declared = {"W1": 0.0, "W2": 0.0, "L300": 300.0, "L10": 10.0}
+    assert waits_first(items, declared.get) == ["L300", "L10", "W1", "W2", "a", "b", "c"]
