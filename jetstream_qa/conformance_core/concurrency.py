@@ -20,6 +20,12 @@ concurrent, those declaring the longest wait (``js_waits(300)``) first of all, s
 waits overlap with everything else instead of forming a tail (longest-first list scheduling).
 The order is stable and the same on every worker, as xdist requires; case ids, verdicts and the
 reports do not depend on it.
+
+Known debt: runs use ``--dist loadgroup`` so that the flag-matrix cases (one
+``xdist_group``) share one worker and its batched transfers run once. With pytest 9.2 and
+pytest-xdist 3.8 the group has no effect (xdist renames ``item._nodeid``; pytest 9 keeps the
+id in ``item._id``), so every worker that gets matrix cases runs the batch itself: verdicts
+are unaffected, ~5 s of CPU per extra worker in the quick profile is not.
 """
 
 from __future__ import annotations
