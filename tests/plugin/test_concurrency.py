@@ -18,7 +18,6 @@ def pytest_js_concurrent_default(config):
 '''
 
 CASES = '''
-import os
 import pytest
 from jetstream_qa import expect
 
@@ -53,9 +52,10 @@ def test_waits(js_sender):
     expect.equal("no transfers on this worker's pair", 0, len(js_sender.send.getTransfers()))
 
 @pytest.mark.js_case("conc/where/worker", source=SRC)
-def test_where(js_info):
-    """Records whether a worker ran the case (INFO)."""
-    js_info("worker" if os.environ.get("PYTEST_XDIST_WORKER") else "controller")
+def test_where(request, js_info):
+    """Records whether an xdist worker ran the case (INFO); not from the environment, which
+    an outer xdist run hands down."""
+    js_info("worker" if hasattr(request.config, "workerinput") else "controller")
 '''
 
 
