@@ -17,6 +17,12 @@ import pytest
 _HERE = Path(__file__).resolve().parent
 
 
+def pytest_js_concurrent_default(config: pytest.Config) -> bool:
+    """These suites run concurrently by default against the embedded pair (each pytest-xdist
+    worker starts its own pair); ``--js-serial`` runs them one after the other."""
+    return True
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse a case without id, source or requirement (collection stops with the names)."""
     problems = []

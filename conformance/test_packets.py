@@ -327,3 +327,7 @@ def test_send_rate_max(request, plan, js_sender, js_target, js_scratch, js_setti
     if check.mean_bps < 0.5 * RATE_LIMIT:
         js_info(f"the cap did not bind ({check.describe()}): the server paces below it, or "
                 "reads sendRateMax in another unit")
+
+
+# They wait for the server (capture windows, timeouts): dispatched first when concurrent.
+pytestmark = pytest.mark.js_waits

@@ -108,3 +108,7 @@ def test_tampered_datagrams_rejected(kind, cipher, plan, js_sender, js_receiver,
     expect.that("the receiver counts the altered datagrams as rejected", rose >= 1,
                 expected=f">= 1 more rejected (injected {len(injected)})",
                 actual=f"rejectedDatagrams rose by {rose}", api=[js_sender, js_receiver])
+
+
+# They wait for the server (capture windows, timeouts): dispatched first when concurrent.
+pytestmark = pytest.mark.js_waits

@@ -213,6 +213,8 @@ def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applic
                 "(S13's console shows 'complete')")
 
 
+@pytest.mark.timeout(360)  # polls up to 330 s in the full profile (pytest-timeout's ini 300 s)
+@pytest.mark.js_waits(300)  # the documented expiry: dispatched before every other case
 @pytest.mark.js_case("timeouts/request-records/expire", level="MAY/INFO", source=S12)
 def test_request_records_expire(js_connect, js_target, js_settings, js_info,
                                 js_not_applicable, js_ops):
@@ -231,3 +233,7 @@ def test_request_records_expire(js_connect, js_target, js_settings, js_info,
     outcome = poll(gone, bool, timeout=wait_s, interval=0.2, max_interval=1.0)
     js_info(f"request record {'expired within' if outcome.satisfied else 'still present after'}"
             f" {time.monotonic() - finished:.1f} s")
+
+
+# They wait for the server (capture windows, timeouts): dispatched first when concurrent.
+pytestmark = pytest.mark.js_waits

@@ -17,12 +17,13 @@ labelled "suite bug". The exit status is decided at the end from the verdicts
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from jetstream_qa.conformance_core import fixtures_impl as impl
+from jetstream_qa.conformance_core import pytest_fixtures
 from jetstream_qa.conformance_core.cases import (
     CaseResult,
     CaseSpec,
@@ -31,8 +32,9 @@ from jetstream_qa.conformance_core.cases import (
     matches,
     requirement_from_doc,
 )
-from jetstream_qa.conformance_core.expectations import Expectations, load_expectations
-from jetstream_qa.conformance_core.failures import NotApplicableCase
+from jetstream_qa.conformance_core.concurrency import waits_first, worker_count
+from jetstream_qa.conformance_core.expectations import load_expectations
+from jetstream_qa.conformance_core.pytest_fixtures import CASE, EXPECTATIONS, RUN, SETTINGS, STATE
 from jetstream_qa.conformance_core.redaction import RedactionHooks
 from jetstream_qa.conformance_core.session import CaseState, RunState, judge
 from jetstream_qa.conformance_core.settings import OPTIONS, Settings, resolve
@@ -46,12 +48,6 @@ from jetstream_qa.conformance_core.textreport import case_listing, summary_lines
 from jetstream_qa.conformance_core.verdicts import Level, Verdict
 from jetstream_qa.errors import ConfigurationError
 
-SETTINGS = pytest.StashKey[Settings]()
-EXPECTATIONS = pytest.StashKey[Expectations | None]()
-RUN = pytest.StashKey[RunState]()
-CASE = pytest.StashKey[CaseSpec]()
-STATE = pytest.StashKey[CaseState]()
-
 _MATRIX_PARAMS = ("flags", "overwrite", "cipher", "symlink")
 _STATUS = {
     Verdict.PASS: ("passed", ".", "PASS"),
@@ -64,6 +60,17 @@ _STATUS = {
 
 
 # --- options and settings ----------------------------------------------------------------
+class _HookSpecs:
+    @pytest.hookspec(firstresult=True)
+    def pytest_js_concurrent_default(self, config: pytest.Config) -> bool | None:
+        """Return True from a suite's conftest to run its cases concurrently by default
+        (``--js-workers auto`` for the embedded pair; ``--js-serial`` still wins)."""
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(_HookSpecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("jetstream-qa", "JetStream conformance (jetstream-qa)")
     for spec in OPTIONS:
@@ -92,6 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "with --js-profile full)",
         "js_matrix(flags, overwrite, cipher, symlink, preState): matrix coordinates of a case",
         "js_settings(**overrides): per-case settings (marker > CLI > env > ini > default)",
+        "js_waits(seconds=0): the case mostly waits for the server; dispatched first when "
+        "concurrent, the longest declared wait first",
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(RedactionHooks(), "jetstream_qa_redaction")
@@ -103,8 +112,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
     config.stash[EXPECTATIONS] = expectations
+    config.pluginmanager.register(pytest_fixtures, "jetstream_qa_fixtures")
     if settings.list_cases and hasattr(config.option, "dist"):
         config.option.dist, config.option.tx = "no", []  # list in-process, no xdist workers
+    _distribute(config, settings)
     config.stash[RUN] = RunState()
     if config.getoption("htmlpath", None):
         config.option.self_contained_html = True
@@ -114,6 +125,40 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _distribute(config: pytest.Config, settings: Settings) -> None:
+    """Start xdist workers when the run should be concurrent (see :mod:`.concurrency`).
+
+    Runs before xdist's own ``pytest_configure`` (which creates the distributed session).
+    Leaves alone: a worker, ``-p no:xdist``, an explicit ``-n``/``--dist``/``--tx``,
+    ``--collect-only`` and ``--pdb``.
+    """
+    option = config.option
+    if _is_worker(config):  # xdist re-parses our command line there, without our --dist
+        if config.workerinput.get("js_loadgroup"):  # type: ignore[attr-defined]
+            option.loadgroup = True  # read by xdist's worker-side collection hook
+        return
+    if not hasattr(option, "dist") or option.dist != "no" \
+            or option.tx or option.numprocesses is not None \
+            or config.getoption("collectonly") or config.getoption("usepdb", False):
+        return
+    suite_default = bool(config.hook.pytest_js_concurrent_default(config=config))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = worker_count(settings, suite_default=suite_default, cpus=cpus)
+    if workers:
+        option.numprocesses, option.dist, option.tx = workers, "loadgroup", ["popen"] * workers
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker that the run is ``--dist loadgroup``: the flag-matrix cases share an
+    ``xdist_group`` so that one worker runs their batched transfers once."""
+    node.workerinput["js_loadgroup"] = node.config.option.dist == "loadgroup"
+
+
+def _concurrent(config: pytest.Config) -> bool:
+    return _is_worker(config) or getattr(config.option, "dist", "no") != "no"
 
 
 # --- collection: case ids, selection, listing ----------------------------------------------
@@ -165,7 +210,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (keep if selected else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    if _concurrent(config):  # the same stable order on every worker, as xdist requires
+        keep = waits_first(keep, _declared_wait)
+    items[:] = keep
+
+
+def _declared_wait(item: pytest.Item) -> float | None:
+    marker = item.get_closest_marker("js_waits")
+    if marker is None:
+        return None
+    try:
+        return float(marker.args[0]) if marker.args else 0.0
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{item.nodeid}: js_waits takes seconds, got "
+                                f"{marker.args[0]!r}") from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -338,159 +396,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         terminalreporter.write_line(line)
 
 
-# --- fixtures ----------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def js_session_settings(pytestconfig: pytest.Config) -> Settings:
-    """The run's settings (CLI > env > ini > default), without per-case markers."""
-    return pytestconfig.stash[SETTINGS]
-
-
-@pytest.fixture
-def js_settings(request: pytest.FixtureRequest, js_session_settings: Settings) -> Settings:
-    """This case's settings: ``@pytest.mark.js_settings(timeout=2)`` on top of the run's."""
-    marker = request.node.get_closest_marker("js_settings")
-    if marker is None:
-        return js_session_settings
-    try:
-        return js_session_settings.with_overrides(
-            marker.kwargs, source=f"marker js_settings on {request.node.nodeid}")
-    except ConfigurationError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-@pytest.fixture
-def js_case_state(request: pytest.FixtureRequest) -> CaseState:
-    """Per-case record: API objects (for evidence) and ``js_info`` observations."""
-    state: CaseState = request.node.stash.setdefault(STATE, CaseState())
-    return state
-
-
-@pytest.fixture(scope="session")
-def js_client(js_session_settings: Settings) -> impl.ClientChoice:
-    """The client of the run (vendor ``jetstream`` or bundled) and its constants module."""
-    return impl.client_choice(js_session_settings)
-
-
-@pytest.fixture(scope="session")
-def js_constants(js_client: impl.ClientChoice) -> impl.ServerConstants:
-    """Constants of the client in use (vendor package values when using the vendor)."""
-    return impl.ServerConstants.from_module(js_client.constants)
-
-
-@pytest.fixture(scope="session")
-def js_target(pytestconfig: pytest.Config, js_session_settings: Settings,
-              js_client: impl.ClientChoice, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[impl.Target]:
-    """The servers under test: the given target, or the embedded pair (started once).
-
-    Probed once before any case uses it (fingerprint and :class:`Contact`): whether the
-    server had answered decides if a later stall or loss is its FAIL.
-    """
-    with impl.target_context(js_session_settings, tmp_path_factory) as target:
-        run = pytestconfig.stash[RUN]
-        run.environment, run.contact = impl.probe(target, js_client, js_session_settings)
-        yield target
-
-
-@pytest.fixture(scope="session")
-def js_environment(pytestconfig: pytest.Config, js_target: impl.Target) -> Environment:
-    """Fingerprint of the sender (``getServerInfo``), recorded for every report."""
-    env = pytestconfig.stash[RUN].environment
-    assert env is not None  # set by js_target
-    return env
-
-
-@pytest.fixture
-def js_connect(request: pytest.FixtureRequest, js_target: impl.Target,
-               js_client: impl.ClientChoice, js_settings: Settings,
-               js_case_state: CaseState, js_environment: Environment
-               ) -> Iterator[Callable[..., Any]]:
-    """Factory: ``js_connect(side='sender', login='user', api_version=None, timeout=None,
-    address=None, credentials=None)`` -> connected API object, closed after the case.
-    ``login`` is 'user', 'user2', 'superuser' or None (no auth); ``credentials`` overrides
-    it (e.g. ``own.user`` of ``js_own_server``); ``timeout='client-default'`` leaves the
-    client's own default. Registered for failure evidence."""
-    opened: list[Any] = []
-    contact = request.config.stash[RUN].contact
-    yield impl.connector(js_target, js_client, js_settings, js_case_state, opened,
-                         contact=contact)
-    impl.close_all(opened)
-
-
-@pytest.fixture
-def js_own_server(js_target: impl.Target) -> Iterator[Callable[..., Any]]:
-    """Factory: ``js_own_server(extra_args=())`` starts a reference server owned by this case
-    (restartable: ``.restart()``, ``.address``, ``.user``); NOT_APPLICABLE unless the suite
-    controls the servers (no target given). Stopped after the case."""
-    if not js_target.embedded:
-        raise NotApplicableCase("the suite does not control the server under test "
-                                "(a target was given)")
-    from jetstream_qa.conformance_core.embedded_target import OwnServer
-    started: list[OwnServer] = []
-
-    def start(*, extra_args: tuple[str, ...] = ()) -> OwnServer:
-        server = OwnServer(extra_args=extra_args)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def js_sender(js_connect: Callable[..., Any]) -> Any:
-    """Connected, authenticated API object of the sending server (the main user)."""
-    return js_connect("sender")
-
-
-@pytest.fixture
-def js_receiver(js_connect: Callable[..., Any]) -> Any:
-    """Connected, authenticated API object of the receiving server (the main user)."""
-    return js_connect("receiver")
-
-
-@pytest.fixture
-def js_sender_user2(js_connect: Callable[..., Any]) -> Any:
-    """The sender as a second ordinary user (NOT_APPLICABLE when none is configured)."""
-    return js_connect("sender", login="user2")
-
-
-@pytest.fixture
-def js_superuser(js_connect: Callable[..., Any]) -> Any:
-    """The sender as a superuser, ``superuser()`` already called (NOT_APPLICABLE if none)."""
-    api = js_connect("sender", login="superuser")
-    api.server.superuser()
-    return api
-
-
-@pytest.fixture
-def js_scratch(js_target: impl.Target, request: pytest.FixtureRequest
-               ) -> Iterator[impl.Scratch]:
-    """Per-case scratch: a source dir on the sender and a destination-relative path on the
-    receiver; both removed after the case."""
-    scratch = impl.make_scratch(js_target, request.node.nodeid)
-    yield scratch
-    scratch.cleanup()
-
-
-@pytest.fixture
-def js_fileset(js_scratch: impl.Scratch) -> Callable[..., Any]:
-    """Factory: ``js_fileset('mixed')`` builds ``fixtures/filesets/mixed.json`` in the
-    scratch source dir and returns a BuiltFileSet (sizes, hashes, manifest mappings)."""
-    return impl.fileset_factory(js_scratch)
-
-
-@pytest.fixture
-def js_info(js_case_state: CaseState) -> Callable[[str], None]:
-    """``js_info(observed)`` records behaviour the docs leave open; the verdict is INFO."""
-    return js_case_state.observations.append
-
-
-@pytest.fixture
-def js_not_applicable() -> Callable[[str], None]:
-    """``js_not_applicable(reason)`` ends the case with verdict NOT_APPLICABLE."""
-    def not_applicable(reason: str) -> None:
-        __tracebackhide__ = True
-        pytest.skip(reason)
-    return not_applicable

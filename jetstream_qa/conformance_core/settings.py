@@ -182,6 +182,15 @@ def _bool(text: str) -> bool:
     raise ValueError("expected true/false")
 
 
+def _workers(text: str) -> int | str:
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word.isdigit():
+        return int(word)
+    raise ValueError("expected 'auto' or a number of workers (0: serial)")
+
+
 def _globs(text: str) -> tuple[str, ...]:
     globs = tuple(g for g in text.replace(",", " ").split() if g)
     for g in globs:
@@ -273,12 +282,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "the path), cmd:'COMMAND' (writes a pcap stream to stdout, e.g. ssh HOST "
                "tcpdump -U -w - ...) or file:PATH (a capture written meanwhile)",
                CaptureSource.parse, metavar="iface:NAME|cmd:CMD|file:PATH"),
+    OptionSpec("workers", "--js-workers", "js_workers", "JETSTREAM_WORKERS",
+               "run cases concurrently on N pytest-xdist workers (auto: by CPU count; 0: "
+               "serial); default auto for the embedded pair, serial for a given target",
+               _workers, metavar="N|auto"),
+    OptionSpec("serial", "--js-serial", "js_serial", "JETSTREAM_SERIAL",
+               "run the cases one after the other in this process (same as --js-workers 0)",
+               _bool, default=False, kind="store_true"),
     OptionSpec("report_json", "--js-report-json", "js_report_json", "JETSTREAM_REPORT_JSON",
                "JSON summary path (default reports/conformance.json)", lambda t: Path(_text(t)),
                default=Path("reports/conformance.json"), metavar="PATH"),
 )
 
 _BY_NAME = {spec.name: spec for spec in OPTIONS}
+_RUN_WIDE = ("list_cases", "case_globs", "workers", "serial")
+"""Settings of the whole run, never per case (a marker naming one is refused)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +326,8 @@ class Settings:
     expectations: Path | None = None
     report_json: Path = Path("reports/conformance.json")
     capture: CaptureSource | None = None
+    workers: int | str | None = None
+    serial: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -331,7 +351,7 @@ class Settings:
         changes: dict[str, Any] = {}
         for name, value in overrides.items():
             spec = _BY_NAME.get(name)
-            if spec is None or name in ("list_cases", "case_globs"):
+            if spec is None or name in _RUN_WIDE:
                 raise ConfigurationError(f"unknown setting {name!r} from {source}",
                                          details={"source": source})
             changes[name] = _parse(spec, value, source) if isinstance(value, str) else value

@@ -31,7 +31,8 @@ _TEST_DONE = re.compile(
     r"NOT_APPLICABLE)\b"
 )
 """A finished test in ``pytest -v`` output: pytest's words, or the plugin's verdicts."""
-_COLLECTED = re.compile(r"collected (\d+) items?")
+_COLLECTED = re.compile(r"collected (\d+) items?|\d+ workers? \[(\d+) items?\]")
+"""The total: pytest's ``collected N items``, or pytest-xdist's ``4 workers [N items]``."""
 
 
 class ProgressSink(Protocol):
@@ -62,7 +63,7 @@ def pytest_progress(sink: ProgressSink) -> LineHandler:
         nonlocal done
         m = _COLLECTED.search(line)
         if m:
-            sink(total=max(int(m.group(1)), 1))
+            sink(total=max(int(m.group(1) or m.group(2)), 1))
         elif _TEST_DONE.search(line) and "::" in line:
             done += 1
             sink(completed=done)

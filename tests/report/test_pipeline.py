@@ -98,6 +98,25 @@ def test_step_runner_logs_scrubs_and_reports_progress(tmp_path: Path) -> None:
     assert "Sekrit-Value-9" not in text and "pw=[REDACTED]" in text
 
 
+def test_progress_counts_a_concurrent_run() -> None:
+    """The conformance step runs on pytest-xdist workers by default: its total comes from
+    ``N workers [M items]`` and each ``[gwK]`` verdict line counts once (the line xdist
+    prints when a case starts carries no verdict)."""
+    seen: dict[str, float] = {}
+
+    def sink(**kw: float | None) -> None:
+        seen.update({k: v for k, v in kw.items() if v is not None})
+
+    handle = pytest_progress(sink)
+    for line in ("created: 2/2 workers", "2 workers [3 items]", "",
+                 "conformance/test_a.py::test_x ",
+                 "[gw0] [ 33%] PASS conformance/test_a.py::test_x ",
+                 "[gw1] [ 66%] INFO conformance/test_a.py::test_y ",
+                 "[gw0] [100%] NOT_APPLICABLE conformance/test_b.py::test_z "):
+        handle(line, 0.0)
+    assert seen == {"total": 3, "completed": 3}
+
+
 def test_step_runner_kills_a_step_past_its_deadline(tmp_path: Path) -> None:
     seen: dict[str, float] = {}
 
