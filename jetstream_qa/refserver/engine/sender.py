@@ -323,7 +323,9 @@ class _Run:
         bs, br, ps, pr, bys, byr = self.base
         r.blocks_sent = bs + s.blocks_sent
         r.blocks_retransmitted = br + s.blocks_retransmitted
-        r.blocks_acked = s.blocks_acked
+        # The receiver's held set only grows; a resumed session knows it only from its first
+        # ACK, so until then the record keeps what the earlier session saw (never 0 again).
+        r.blocks_acked = max(r.blocks_acked, s.blocks_acked)
         if "counters-lie" in self.ctx.faults:
             r.blocks_acked = r.blocks_sent + 1
         r.packets_sent, r.packets_recv = ps + s.packets_sent, pr + s.packets_recv
