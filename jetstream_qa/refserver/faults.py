@@ -50,6 +50,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("manifest-skip-empty-dirs", "manifests", "empty directories left out of manifests"),
     Fault("manifest-missing-ok", "manifests",
           "a missing source completes the manifest instead of erroring"),
+    Fault("pending-manifest-usable", "manifests",
+          "createTransfer accepts a manifest still pending (refuses only one in error)"),
     # flags and storage
     Fault("ignore-flag-read", "flags", "sender reads source files even without READ"),
     Fault("ignore-flag-write", "flags", "receiver writes files even without WRITE"),
