@@ -87,6 +87,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("write-outside-root", "transfers", "destinationPath '..' is not refused"),
     # transfers
     Fault("counters-lie", "transfers", "blocksAcked reported larger than blocksSent"),
+    Fault("retransmits-not-counted", "transfers",
+          "blocksRetransmitted stays 0: resent blocks count only in blocksSent"),
     Fault("ignore-priority", "transfers", "queued transfers run in creation order"),
     Fault("corrupt-block", "transfers", "receiver flips a bit in the first block it writes"),
     Fault("executable-bit-dropped", "transfers", "written files never get the executable bit"),

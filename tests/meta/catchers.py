@@ -112,6 +112,8 @@ FAULT_CATCHERS: dict[str, Catcher] = {
                                    "transfers/paths/absolute-escape-refused")),
     # transfers
     "counters-lie": Catcher(("transfers/counters/blocks-acked-never-exceeds-blocks-sent",)),
+    "retransmits-not-counted": Catcher(
+        ("transfers/counters/blocks-retransmitted-rise-under-loss",)),
     "ignore-priority": Catcher(("transfers/priority/lower-value-goes-first",),
                                verdict="NON_STRICT"),
     "corrupt-block": Catcher(("transfers/files/content-byte-identical",)),
