@@ -209,13 +209,14 @@ class LoadSession:
         """Summed sender counters of this run's transfers (``{"error": ...}`` if unreachable)."""
         if not self.recorder.transfer_ids:
             return {}
+        unanswered = _unanswered(self.binding)
         try:
             api = self.connect()
             try:
                 transfers = Operations(self.binding, api).call("get_transfers")
             finally:
                 api.disconnect()
-        except (JetStreamQAError, OSError, *self.binding.refusal_classes) as exc:
+        except unanswered as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return sum_counters(transfers, self.recorder.transfer_ids)
 
@@ -300,14 +301,21 @@ def _receiver_info(session: LoadSession, host: str, port: int) -> dict[str, Any]
         api.disconnect()
 
 
+def _unanswered(binding: Binding) -> tuple[type[BaseException], ...]:
+    """What a call through ``binding`` may raise instead of its answer: our errors, the
+    client's socket errors, the client's refusal classes."""
+    return (JetStreamQAError, OSError, *binding.refusal_classes)
+
+
 def _server_fingerprint(session: LoadSession) -> dict[str, Any]:
+    unanswered = _unanswered(session.binding)
     try:
         api = session.connect()
         try:
             info = Operations(session.binding, api).call("get_server_info")
         finally:
             api.disconnect()
-    except (JetStreamQAError, OSError, *session.binding.refusal_classes) as exc:
+    except unanswered as exc:
         return {"serverError": f"{type(exc).__name__}: {exc}"}
     return {"serverVersion": info.get("version"), "apiVersion": info.get("apiVersion"),
             "serverId": info.get("serverId"), "revision": info.get("revision"),
