@@ -41,20 +41,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("conformance cases break the house rules:\n  "
                                 + "\n  ".join(problems))
 
-
-# --- the binding (issue 11) -------------------------------------------------------------
-# TODO(coordinator): these two fixtures belong with the plugin's fixtures; they live here
-# only until the plugin split lands, so the converted suites can use them today.
-@pytest.fixture(scope="session")
-def js_binding(js_client, js_session_settings):
-    """The binding of the run's client (bundled names, or the vendor package by
-    introspection plus ``--js-binding FILE``)."""
-    from jetstream_qa.binding import binding_for
-    return binding_for(js_client.kind.value, js_client.constants, js_session_settings.binding)
-
-
-@pytest.fixture
-def js_ops(js_binding):
-    """Factory: ``js_ops(api)`` -> :class:`jetstream_qa.binding.Operations` over ``api``."""
-    from jetstream_qa.binding import Operations
-    return lambda api: Operations(js_binding, api)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from jetstream_qa import expect
+from jetstream_qa.conformance_core.pending_manifest import catch_pending
 
 S2 = "jetstream-api/2.9.2/api/structures/manifest.html"
 S7 = "jetstream-api/2.9.2/api/structures/manifest-files.html"
@@ -68,6 +69,33 @@ def test_pending_to_complete(js_ops, js_sender, js_fileset, js_settings):
                  manifest.get("processing"), api=js_sender)
     expect.has_fields("a complete manifest has its totals", manifest,
                       {"totalFiles": int, "totalSize": int}, api=js_sender)
+
+
+@pytest.mark.js_case("manifests/pending/create-transfer-refused", level="MUST", source=S2)
+def test_transfer_on_pending_manifest_refused(js_ops, js_sender, js_target, js_scratch,
+                                              js_constants, js_settings, js_info):
+    """createTransfer() on a manifest that is still 'pending' is refused.
+
+    S2, as api.md 3.1 "Flow of a transfer" puts it: "Only a complete manifest can be used by
+    `createTransfer()`"; S2's status column: "`pending` (still processing, not yet usable)".
+    The harness (``conformance_core/pending_manifest.py``) stages a manifest large enough
+    that it is still pending right after createTransfer answers (pending never comes back),
+    growing it until that holds; a server too fast to catch pending is NOT_APPLICABLE.
+    """
+    ops = js_ops(js_sender)
+    attempts = catch_pending(
+        ops, js_target, js_scratch.require_source(), js_scratch.server_path,
+        dest_path=js_scratch.dest_path, flags=js_constants.transfer_flags["NONE"],
+        timeout=js_settings.timeout, budget_s=3 * js_settings.timeout)
+    last = attempts[-1]
+    assert last.refusal is not None  # decisive: the call was made on a pending manifest
+    requirement = "createTransfer on a manifest still 'pending' is refused"
+    expect.that(requirement, last.refusal.refused,
+                expected="the call is refused (the manifest is not yet usable)",
+                actual=last.describe(), api=js_sender)
+    if last.refusal.kind_in("NotReady") is False:
+        js_info(f"{requirement}: refused as {last.refusal.kind} "
+                f"({last.refusal.message[:80]}); the reference protocol says NotReady")
 
 
 @pytest.mark.js_case("manifests/totals/match-file-mappings", level="MUST",

@@ -90,7 +90,8 @@ class MemoryUser(JetStreamUser):
 
 
 class ApiStormUser(JetStreamUser):
-    """Control-plane load at a paced, open-model rate."""
+    """Control-plane load at a paced, open-model rate; each call goes through the binding
+    (``--js-client vendor --js-binding FILE`` works too), its event named as written here."""
 
     weight = 2
     wait_time = api_rate_pacing()

@@ -17,7 +17,7 @@ from jetstream_qa.binding._binding import (
     bundled_binding,
     vendor_binding,
 )
-from jetstream_qa.binding._catalogue import OPERATIONS, Operation, operation
+from jetstream_qa.binding._catalogue import OPERATIONS, Operation, operation, operation_for
 from jetstream_qa.binding._file import BUNDLED, BindingFile, load_binding_file
 from jetstream_qa.binding._operations import DOCUMENTED_STATUSES, Operations, Refusal
 
@@ -35,5 +35,6 @@ __all__ = [
     "bundled_binding",
     "load_binding_file",
     "operation",
+    "operation_for",
     "vendor_binding",
 ]

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DOCUMENTED_METHODS", "OPERATIONS", "Operation", "operation"]
+from jetstream_qa.errors import ConfigurationError
+
+__all__ = ["DOCUMENTED_METHODS", "OPERATIONS", "Operation", "operation", "operation_for"]
 
 DOCUMENTED_METHODS: Final = frozenset({
     # api.md 3.2 (api.server)
@@ -160,3 +162,22 @@ def operation(name: str) -> Operation:
         KeyError: no such operation (a suite bug).
     """
     return OPERATIONS[name]
+
+
+def operation_for(command: str) -> str:
+    """The operation a user names by its vendor method or by its own name:
+    ``getServerInfo`` (no namespace: ``server``), ``send.getTransfers``, ``get_transfers``.
+
+    Raises:
+        ConfigurationError: no operation of the catalogue is called that (the message
+            lists the documented methods that are).
+    """
+    if command in OPERATIONS:
+        return command
+    method = command if "." in command else f"server.{command}"
+    for op in _OPS:
+        if op.method == method:
+            return op.name
+    known = ", ".join(sorted(op.method for op in _OPS if op.method))
+    raise ConfigurationError(f"no operation of the binding is called {command!r}; "
+                             f"known methods: {known}")

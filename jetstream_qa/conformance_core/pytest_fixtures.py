@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from jetstream_qa.binding import Binding, Operations, binding_for
 from jetstream_qa.conformance_core import fixtures_impl as impl
 from jetstream_qa.conformance_core.cases import CaseSpec
 from jetstream_qa.conformance_core.expectations import Expectations
@@ -63,6 +64,20 @@ def js_case_state(request: pytest.FixtureRequest) -> CaseState:
 def js_client(js_session_settings: Settings) -> impl.ClientChoice:
     """The client of the run (vendor ``jetstream`` or bundled) and its constants module."""
     return impl.client_choice(js_session_settings)
+
+
+@pytest.fixture(scope="session")
+def js_binding(js_client: impl.ClientChoice, js_session_settings: Settings) -> Binding:
+    """The binding of the run's client: the bundled client's names, or the vendor package by
+    introspection plus ``--js-binding FILE`` (docs/staging.md)."""
+    return binding_for(js_client.kind.value, js_client.constants, js_session_settings.binding)
+
+
+@pytest.fixture
+def js_ops(js_binding: Binding) -> Callable[[Any], Operations]:
+    """Factory: ``js_ops(api)`` -> :class:`~jetstream_qa.binding.Operations` over ``api``,
+    the suites' only way to make calls (an unbound operation is NOT_APPLICABLE)."""
+    return lambda api: Operations(js_binding, api)
 
 
 @pytest.fixture(scope="session")

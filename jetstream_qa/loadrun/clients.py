@@ -1,8 +1,9 @@
 """Which client drives the load: the vendor's ``jetstream`` package or the bundled one.
 
-Both expose the same surface (``JetStream().api(host, port)``, ``api.connect()``,
-``api.server.auth(user, password)``, ``api.send.*``); ``auto`` prefers the vendor package when
-it is importable (QA machines have it), like the conformance suites do.
+Both open a session the documented way (``JetStream().api(host, port)``, ``api.connect()``);
+every call after that goes through the binding (:mod:`jetstream_qa.binding`), which knows each
+client's names. ``auto`` prefers the vendor package when it is importable (QA machines have
+it), like the conformance suites do.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from jetstream_qa.binding import Binding, Operations
 from jetstream_qa.errors import ConfigurationError
 
 __all__ = ["connect_api", "resolve_client_kind", "vendor_available"]
@@ -40,17 +42,20 @@ def resolve_client_kind(kind: str) -> str:
     return kind
 
 
-def connect_api(kind: str, host: str, port: int, *, timeout: float, user: str | None,
+def connect_api(binding: Binding, host: str, port: int, *, timeout: float, user: str | None,
                 password: str | None) -> Any:
-    """A connected, authenticated API object of client ``kind`` (``vendor``/``bundled``).
+    """A connected, authenticated API object of the binding's client (``vendor``/``bundled``).
 
-    Authentication is skipped when the server says ``authRequired`` is false, or when
-    ``user`` is None (``getServerInfo`` needs no login).
+    Authentication (the binding's ``auth``) is skipped when the server's ``getServerInfo``
+    says ``authRequired`` is false, or when ``user`` is None (``getServerInfo`` needs no
+    login). Both calls go through :class:`~jetstream_qa.binding.Operations`, so the client's
+    socket errors after the connect arrive as :class:`~jetstream_qa.errors.TransportError`.
 
     Raises:
-        The client's own errors (bundled: :mod:`jetstream_qa.errors`) on connect/auth failure.
+        OSError or TransportError: the connection failed; the client's refusal classes on
+            a refused login (bundled: :mod:`jetstream_qa.errors`).
     """
-    if kind == "vendor":
+    if binding.kind == "vendor":
         module: Any = importlib.import_module("jetstream")
         api = module.JetStream().api(host, port)
         api.connect()
@@ -59,8 +64,9 @@ def connect_api(kind: str, host: str, port: int, *, timeout: float, user: str | 
 
         api = JetStream().api(host, port, timeout=timeout).connect()
     try:
-        if user is not None and api.server.getServerInfo().get("authRequired", True):
-            api.server.auth(user, password or "")
+        ops = Operations(binding, api)
+        if user is not None and ops.call("get_server_info").get("authRequired", True):
+            ops.call("auth", user, password or "")
     except BaseException:
         api.disconnect()
         raise

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from jetstream_qa import __version__
-from jetstream_qa.binding import Binding, binding_for
-from jetstream_qa.errors import JetStreamQAError, ProtocolError, ServerError
+from jetstream_qa.binding import Binding, Operations, binding_for
+from jetstream_qa.errors import JetStreamQAError, ProtocolError, TransportError
 from jetstream_qa.loadrun.clients import connect_api, resolve_client_kind
 from jetstream_qa.loadrun.filesets import FileSet, Progress, load_recipe
 from jetstream_qa.loadrun.ledger import TransferLedger
@@ -127,16 +127,20 @@ class LoadSession:
         """A connected, authenticated API object on the sender."""
         if self.target is None:
             raise JetStreamQAError("no load target yet (the master has not sent one)")
-        return connect_api(self.client_kind, self.target.sender.host, self.target.sender.port,
+        return connect_api(self.binding, self.target.sender.host, self.target.sender.port,
                            timeout=self.settings.timeout, user=self.target.user,
                            password=self.target.password)
 
     def data_address(self, api: Any) -> tuple[str, int, str | None]:
-        """The receiver's UDP host, port and public key, as the sender must address it."""
+        """The receiver's UDP host, port and public key, as the sender must address it: the
+        target's data address when it names one (the relay's, when impaired), else the
+        receiver's Server Information (``receiver.recvPort``, ``publicKey``), asked through
+        the binding (on ``api`` when the sender is also the receiver)."""
         if self._data_address is None:
             assert self.target is not None
             receiver = self.target.receiver
-            info = api.server.getServerInfo() if receiver == self.target.sender else \
+            info = Operations(self.binding, api).call("get_server_info") \
+                if receiver == self.target.sender else \
                 _receiver_info(self, receiver.host, receiver.port)
             port = self.target.data_port or int(info.get("receiver", {}).get("recvPort")
                                                  or receiver.port)
@@ -190,12 +194,14 @@ class LoadSession:
         try:
             api = self.connect()
             try:
-                api.server.getServerInfo()
+                Operations(self.binding, api).call("get_server_info")
             finally:
                 api.disconnect()
-        except (ServerError, JetStreamQAError, OSError) as exc:
-            if isinstance(exc, ServerError) and not isinstance(exc, ProtocolError):
-                return None
+        except (TransportError, ProtocolError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        except self.binding.refusal_classes:
+            return None  # refused (a wrong password...): the server answered
+        except JetStreamQAError as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
 
@@ -203,13 +209,14 @@ class LoadSession:
         """Summed sender counters of this run's transfers (``{"error": ...}`` if unreachable)."""
         if not self.recorder.transfer_ids:
             return {}
+        unanswered = _unanswered(self.binding)
         try:
             api = self.connect()
             try:
-                transfers = api.send.getTransfers()
+                transfers = Operations(self.binding, api).call("get_transfers")
             finally:
                 api.disconnect()
-        except (JetStreamQAError, OSError) as exc:
+        except unanswered as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return sum_counters(transfers, self.recorder.transfer_ids)
 
@@ -284,23 +291,31 @@ class LoadSession:
 
 
 def _receiver_info(session: LoadSession, host: str, port: int) -> dict[str, Any]:
-    """The receiver's Server Information through this process's client (no login needed)."""
-    api = connect_api(session.client_kind, host, port, timeout=session.settings.timeout,
+    """The receiver's Server Information through this process's client and binding (no
+    login needed)."""
+    api = connect_api(session.binding, host, port, timeout=session.settings.timeout,
                       user=None, password=None)
     try:
-        return dict(api.server.getServerInfo())
+        return dict(Operations(session.binding, api).call("get_server_info"))
     finally:
         api.disconnect()
 
 
+def _unanswered(binding: Binding) -> tuple[type[BaseException], ...]:
+    """What a call through ``binding`` may raise instead of its answer: our errors, the
+    client's socket errors, the client's refusal classes."""
+    return (JetStreamQAError, OSError, *binding.refusal_classes)
+
+
 def _server_fingerprint(session: LoadSession) -> dict[str, Any]:
+    unanswered = _unanswered(session.binding)
     try:
         api = session.connect()
         try:
-            info = api.server.getServerInfo()
+            info = Operations(session.binding, api).call("get_server_info")
         finally:
             api.disconnect()
-    except (JetStreamQAError, OSError) as exc:
+    except unanswered as exc:
         return {"serverError": f"{type(exc).__name__}: {exc}"}
     return {"serverVersion": info.get("version"), "apiVersion": info.get("apiVersion"),
             "serverId": info.get("serverId"), "revision": info.get("revision"),

@@ -7,7 +7,9 @@ ones get a grace period before they are cancelled (docs/protocol.md 4.4: ``cance
 with NotReady, i.e. the transfer finished meanwhile and is planned again). Waiting and
 cancelling go through the binding (``session.binding``): the client's blocking wait or polling
 ``getTransfer``; a client without a bound cancel leaves the transfer running (it counts as
-cancelled at stop, as one that did not end).
+cancelled at stop, as one that did not end), and a refused cancel (the transfer ended
+meanwhile) is told apart by the transfer's record, also when the binding knows no refusal
+class of the client.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jetstream_qa.binding import Operations
+from jetstream_qa.errors import BindingMissing, ProtocolError, TransportError
 from jetstream_qa.loadrun.ledger import Settlement
 
 if TYPE_CHECKING:
@@ -77,5 +80,20 @@ def _finish_or_cancel(ops: Operations, transfer_id: int, timeout: float, *,
             return final
     if not ops.has("cancel_transfer"):
         return ops.get_transfer(transfer_id)
-    ops.refused(lambda: ops.cancel_transfer(transfer_id))  # refused: it finished meanwhile
+    try:
+        ops.refused(lambda: ops.cancel_transfer(transfer_id))  # refused: it finished meanwhile
+    except BindingMissing:  # no refusal class known: the transfer's own record decides
+        _cancel_unmapped(ops, transfer_id)
     return ops.wait_transfer(transfer_id, timeout=timeout)
+
+
+def _cancel_unmapped(ops: Operations, transfer_id: int) -> None:
+    """Cancel with a client whose refusal classes the binding does not know: whatever the
+    client raises that is not a lost connection may be "it finished meanwhile", which the
+    transfer's record (read next) tells apart."""
+    try:
+        ops.cancel_transfer(transfer_id)
+    except (TransportError, ProtocolError):
+        raise
+    except Exception:  # an unmapped refusal; the record read after this decides
+        return

@@ -25,7 +25,7 @@ import gevent
 from locust import User, constant_throughput
 from locust.env import Environment
 
-from jetstream_qa.binding import Operations
+from jetstream_qa.binding import Operations, operation_for
 from jetstream_qa.constants import TransferFlag
 from jetstream_qa.errors import ConfigurationError, ServerError
 from jetstream_qa.loadrun.ledger import Settlement
@@ -149,20 +149,23 @@ class JetStreamUser(User):
 
     # --- API calls ----------------------------------------------------------------------
     def call(self, command: str, *args: Any, **params: Any) -> Any:
-        """One API call (``getServerInfo``, ``send.getTransfers``...), timed; returns the
-        result, or None when it failed (the failure is already recorded)."""
+        """One API call through the binding, timed as one event named ``command``; returns
+        the result, or None when it failed (the failure is already recorded).
+
+        ``command`` is the vendor's documented method (``getServerInfo``,
+        ``send.getTransfers``; no namespace means ``server``) or an operation of the
+        binding's catalogue (``get_transfers``); ``params`` use the catalogue's names. A
+        call the binding cannot make is a failed event naming the missing key.
+
+        Raises:
+            ConfigurationError: ``command`` names no operation of the catalogue (a
+                locustfile bug, raised before any event).
+        """
+        name = operation_for(command)
         try:
-            return self._call(command, *args, **params)
+            return self._timed(command, lambda ops: ops.call(name, *args, **params))
         except Exception:
             return None
-
-    def _call(self, command: str, *args: Any, **params: Any) -> Any:
-        if self.api is None or getattr(self.api, "connected", True) is False:
-            self._connect()
-        namespace, _, method = command.rpartition(".")
-        bound = getattr(getattr(self.api, namespace or "server"), method)
-        with self.measure("API", command):
-            return bound(*args, **params)
 
     # --- transfers ----------------------------------------------------------------------
     @property
@@ -280,12 +283,13 @@ def check_gevent(session: LoadSession, *, budget_s: float = 0.2) -> str:
             ticks += 1
 
     api = session.connect()
+    ops = Operations(session.binding, api)
     runner = gevent.spawn(ticker)
     gevent.sleep(0)
     started, calls = time.perf_counter(), 0
     try:
         while time.perf_counter() - started < budget_s and calls < 2000:
-            api.server.getServerInfo()
+            ops.call("get_server_info")
             calls += 1
     finally:
         runner.kill()

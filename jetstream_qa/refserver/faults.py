@@ -50,6 +50,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("manifest-skip-empty-dirs", "manifests", "empty directories left out of manifests"),
     Fault("manifest-missing-ok", "manifests",
           "a missing source completes the manifest instead of erroring"),
+    Fault("pending-manifest-usable", "manifests",
+          "createTransfer accepts a manifest still pending (refuses only one in error)"),
     # flags and storage
     Fault("ignore-flag-read", "flags", "sender reads source files even without READ"),
     Fault("ignore-flag-write", "flags", "receiver writes files even without WRITE"),
@@ -85,6 +87,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("write-outside-root", "transfers", "destinationPath '..' is not refused"),
     # transfers
     Fault("counters-lie", "transfers", "blocksAcked reported larger than blocksSent"),
+    Fault("retransmits-not-counted", "transfers",
+          "blocksRetransmitted stays 0: resent blocks count only in blocksSent"),
     Fault("ignore-priority", "transfers", "queued transfers run in creation order"),
     Fault("corrupt-block", "transfers", "receiver flips a bit in the first block it writes"),
     Fault("executable-bit-dropped", "transfers", "written files never get the executable bit"),

@@ -9,6 +9,7 @@ from load_helpers import locust_env
 
 _SCRIPT = """
 import time, gevent
+from jetstream_qa.binding import bundled_binding
 from jetstream_qa.locust_user import check_gevent
 
 class Api:
@@ -28,6 +29,7 @@ class Api:
 
 class Session:
     client_kind = "vendor"
+    binding = bundled_binding()  # documented names: api.server.getServerInfo
     def __init__(self, cooperative):
         self.cooperative = cooperative
     def connect(self):

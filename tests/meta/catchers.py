@@ -72,6 +72,7 @@ FAULT_CATCHERS: dict[str, Catcher] = {
     "manifest-no-exec-bit": Catcher(("manifests/file-mapping/metadata",)),
     "manifest-skip-empty-dirs": Catcher(("manifests/empty-dir/listed-as-empty-dir",)),
     "manifest-missing-ok": Catcher(("manifests/missing-source/ends-in-error",)),
+    "pending-manifest-usable": Catcher(("manifests/pending/create-transfer-refused",)),
     # flags and storage (the flag matrix, judged by the oracle)
     "ignore-flag-read": Catcher((f"{_M}write-always-none-ignore-absent",)),
     "ignore-flag-write": Catcher((f"{_M}read-always-none-follow-absent",)),
@@ -111,6 +112,8 @@ FAULT_CATCHERS: dict[str, Catcher] = {
                                    "transfers/paths/absolute-escape-refused")),
     # transfers
     "counters-lie": Catcher(("transfers/counters/blocks-acked-never-exceeds-blocks-sent",)),
+    "retransmits-not-counted": Catcher(
+        ("transfers/counters/blocks-retransmitted-rise-under-loss",)),
     "ignore-priority": Catcher(("transfers/priority/lower-value-goes-first",),
                                verdict="NON_STRICT"),
     "corrupt-block": Catcher(("transfers/files/content-byte-identical",)),

@@ -121,3 +121,60 @@ def test_settle_can_leave_running_ones_for_the_reconciliation() -> None:
     server = [_transfer(0, paths[0], "complete"), _transfer(1, paths[1], "sending")]
     assert settle_transfers(session, api, server, fire=fire, leave_running=True) == 1
     assert fired == ["0"] and api.send.cancelled == [] and ledger.unsettled == 1
+
+
+class _VendorError(Exception):
+    """A vendor client's own exception, of a class the binding does not know."""
+
+
+class _VendorSend:
+    """A vendor-like ``api.send``: no waitForTransfer, cancel spelled ``abortTransfer``,
+    which raises the client's own exception for a transfer that already ended."""
+
+    def __init__(self, records: dict[int, dict]) -> None:
+        self.records = records
+        self.aborted: list[int] = []
+
+    def abortTransfer(self, transferId: int) -> dict:
+        self.aborted.append(transferId)
+        record = self.records[transferId]
+        if record["status"] in ("complete", "error"):
+            raise _VendorError(f"transfer {transferId} already ended")
+        self.records[transferId] = {**record, "status": "canceled"}
+        return {}
+
+    def getTransfer(self, transferId: int) -> dict:
+        return self.records[transferId]
+
+
+def test_settle_through_a_binding_without_refusal_classes(tmp_path) -> None:
+    """The stop-time settlement survives a refused cancel the binding cannot classify (it
+    knows no exception class of the client): the transfer's record decides, so the one that
+    ended meanwhile is delivered and the cancelled one counts as cancelled at stop."""
+    import types
+
+    from jetstream_qa.binding import Binding, load_binding_file
+    toml = tmp_path / "vendor.toml"
+    toml.write_text('[methods]\ncancel_transfer = "send.abortTransfer"\n'
+                    '[statuses]\nrunning = "transferring"\ncancelled = "canceled"\n')
+    session = LoadSession(LoadSettings(checks=(), timeout=2.0))
+    session._binding = Binding("vendor", load_binding_file(toml),
+                               types.ModuleType("jetstream.constants"), (), "none found")
+    ledger = session.ledger
+    paths = [ledger.expect(f"{ledger.prefix}u0/t{i}", "small-files", 1.0).dest_path
+             for i in range(2)]
+    api = types.SimpleNamespace(send=_VendorSend({
+        0: _transfer(0, paths[0], "complete", 70),     # ended before the cancel landed
+        1: _transfer(1, paths[1], "transferring")}))
+    fired: list[tuple[str, str]] = []
+
+    def fire(item) -> None:
+        assert ledger.settle(item.intent.dest_path)
+        fired.append((item.action, item.transfer_id))
+
+    server = [_transfer(0, paths[0], "transferring"), _transfer(1, paths[1], "transferring")]
+    assert settle_transfers(session, api, server, fire=fire) == 2
+    assert api.send.aborted == [0, 1]
+    assert fired == [("deliver", "0")]
+    assert session.recorder.cancelled_at_stop_paths == [paths[1]]
+    assert ledger.unsettled == 0

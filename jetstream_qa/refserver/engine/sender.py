@@ -322,7 +322,8 @@ class _Run:
         s, r, d = self.session, self.record, self.dest
         bs, br, ps, pr, bys, byr = self.base
         r.blocks_sent = bs + s.blocks_sent
-        r.blocks_retransmitted = br + s.blocks_retransmitted
+        r.blocks_retransmitted = br + (0 if "retransmits-not-counted" in self.ctx.faults
+                                       else s.blocks_retransmitted)
         # The receiver's held set only grows; a resumed session knows it only from its first
         # ACK, so until then the record keeps what the earlier session saw (never 0 again).
         r.blocks_acked = max(r.blocks_acked, s.blocks_acked)
