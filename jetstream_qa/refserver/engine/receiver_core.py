@@ -61,8 +61,9 @@ from jetstream_qa.wire.data import (
     OpenAck,
     Reject,
     RejectCode,
+    check_data,
     decode_body,
-    encode_body,
+    seal_datagram,
 )
 
 __all__ = ["ReceiverEndpoint"]
@@ -159,15 +160,11 @@ class ReceiverEndpoint:
                 return [(self._ack(sess, now), sess.addr)]
             return []
         (first,) = DATA_PREFIX.unpack_from(buf, HEADER.size)
-        # check_data inlined (wire/data.py): whole blocks inside the byte space, only the
-        # last block of the transfer may be short
-        start = first * BLOCK_SIZE
-        end = start + n
-        total = t.total_bytes
-        if n <= 0 or end > total or (n % BLOCK_SIZE and end != total):
+        try:
+            count = check_data(first, n, t.total_bytes)
+        except ProtocolError:
             self.malformed += 1
             return []
-        count = (n + BLOCK_SIZE - 1) // BLOCK_SIZE
         sess.received += 1
         if seq > sess.highest_seq:
             sess.highest_seq, sess.highest_at = seq, now
@@ -176,7 +173,7 @@ class ReceiverEndpoint:
         held = t.held
         if not held.contains(first, first + count):
             try:
-                t.sink.write(start, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
+                t.sink.write(first * BLOCK_SIZE, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
             except JetStreamQAError as exc:
                 return self._abort_transfer(sess, f"write failed: {exc}", now)
             held.add(first, first + count)
@@ -295,7 +292,7 @@ class ReceiverEndpoint:
         t.cipher = cipher
         self.sessions[sid] = sess
         self._refresh_shares()
-        sess.open_ack = sess.datagram(ack)
+        sess.open_ack = sess.seal(ack)
         return [(sess.open_ack, addr)]
 
     def _session_window(self) -> int:
@@ -329,8 +326,7 @@ class ReceiverEndpoint:
             if self._reject_budget < 1:
                 return []
             self._reject_budget -= 1
-        body = encode_body(Reject(code, message[:500]))
-        return [(HEADER.pack(MAGIC, VERSION, DType.REJECT, sid, 0) + body, addr)]
+        return [(seal_datagram(Reject(code, message[:500]), sid, 0, None), addr)]
 
     # --- control datagrams -----------------------------------------------------------------
     def _control(self, sess: RxSession, kind: DType, buf: bytearray | memoryview, length: int,
@@ -370,7 +366,7 @@ class ReceiverEndpoint:
                 if problem is not None:
                     return self._abort_transfer(sess, problem, now)
         ready = t.sink is not None or t.results is not None
-        out = [(sess.datagram(MetaAck(t.meta_prefix, ready)), sess.addr)]
+        out = [(sess.seal(MetaAck(t.meta_prefix, ready)), sess.addr)]
         if ready:
             sess.state = RxState.DATA
             if t.held.total >= t.total_blocks and t.results is None and not t.finishing:
@@ -410,7 +406,7 @@ class ReceiverEndpoint:
             return [(self._ack(sess, now), sess.addr)]
         room = min(sess.max_datagram, self.max_datagram) - HEADER.size - 8 - 16
         chunk = t.results[body.offset:body.offset + room]
-        return [(sess.datagram(FinAck(len(t.results), body.offset, chunk)), sess.addr)]
+        return [(sess.seal(FinAck(len(t.results), body.offset, chunk)), sess.addr)]
 
     def _on_abort(self, sess: RxSession, body: Body, now: float) -> Out:
         assert isinstance(body, Abort)
@@ -446,7 +442,7 @@ class ReceiverEndpoint:
 
     def _abort_transfer(self, sess: RxSession, message: str, now: float) -> Out:
         self._fail(sess.transfer, message, now)
-        return [(sess.datagram(Abort(2, message[:1000])), sess.addr)]
+        return [(sess.seal(Abort(2, message[:1000])), sess.addr)]
 
     def _fail(self, t: RxTransfer, message: str, now: float) -> None:
         if t.sink is not None and t.status == "receiving":
@@ -474,7 +470,7 @@ class ReceiverEndpoint:
         body = Ack(cum, max(0, sess.highest_seq), sess.received, delay,
                    self._session_window(), ranges, rate_cap=self.rate_cap())
         t.last_send = now
-        return sess.datagram(body)
+        return sess.seal(body)
 
     # --- timers ----------------------------------------------------------------------------
     def tick(self, now: float) -> Out:

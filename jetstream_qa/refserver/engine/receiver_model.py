@@ -17,18 +17,8 @@ from typing import Any, Protocol
 from jetstream_qa.errors import ProtocolError, UsageError
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.wire import crypto
-from jetstream_qa.wire.data import (
-    HEADER,
-    MAGIC,
-    UNPROTECTED,
-    VERSION,
-    Body,
-    Open,
-    RangeSet,
-    blocks_for,
-    dtype_of,
-    encode_body,
-)
+from jetstream_qa.wire.data import Body, Open, blocks_for, seal_datagram
+from jetstream_qa.wire.ranges import RangeSet
 
 __all__ = [
     "Addr",
@@ -281,16 +271,8 @@ class RxSession:
     unacked: int = 0
     last_ack: float = 0.0
 
-    def datagram(self, body: Body) -> bytes:
-        """Encode and protect one datagram of this session (receiver -> sender)."""
-        dtype = dtype_of(body)
-        raw = encode_body(body)
+    def seal(self, body: Body) -> bytes:
+        """The next datagram of this session (receiver -> sender) carrying ``body``."""
         seq = self.seq
         self.seq += 1
-        buf = bytearray(HEADER.size + len(raw) + crypto.TAG_SIZE)
-        HEADER.pack_into(buf, 0, MAGIC, VERSION, dtype, self.sid, seq)
-        buf[HEADER.size:HEADER.size + len(raw)] = raw
-        length = HEADER.size + len(raw)
-        if dtype not in UNPROTECTED:
-            length = self.tx.seal(buf, HEADER.size, len(raw), seq)
-        return bytes(buf[:length])
+        return seal_datagram(body, self.sid, seq, self.tx)

@@ -58,16 +58,16 @@ from jetstream_qa.wire.data import (
     MetaAck,
     Open,
     OpenAck,
-    RangeSet,
     Reject,
     RejectCode,
     blocks_for,
     decode_body,
-    dtype_of,
     encode_body,
     max_blocks_per_datagram,
+    seal_datagram,
     unpack_header,
 )
+from jetstream_qa.wire.ranges import RangeSet
 
 __all__ = ["SendSpec", "SenderSession", "SenderState", "Source", "Timing"]
 
@@ -210,18 +210,11 @@ class SenderSession:
 
     # --- output helpers -------------------------------------------------------------------
     def _datagram(self, body: Body) -> bytes:
-        dtype = dtype_of(body)
-        raw = encode_body(body)
         seq = self._seq
         self._seq += 1
-        buf = bytearray(HEADER.size + len(raw) + TAG_SIZE)
-        HEADER.pack_into(buf, 0, MAGIC, VERSION, dtype, self.session, seq)
-        buf[HEADER.size:HEADER.size + len(raw)] = raw
-        length = HEADER.size + len(raw)
-        if dtype not in UNPROTECTED and self._tx is not None:
-            length = self._tx.seal(buf, HEADER.size, len(raw), seq)
-        self._count_out(length)
-        return bytes(buf[:length])
+        datagram = seal_datagram(body, self.session, seq, self._tx)
+        self._count_out(len(datagram))
+        return datagram
 
     def set_rate(self, rate_bps: float | None) -> None:
         """Set this server's own cap (bit/s, ``None`` = unlimited); the pacing rate is
