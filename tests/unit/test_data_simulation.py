@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from jetstream_qa.refserver.engine.decide import Entry
+from jetstream_qa.refserver.engine.meta_doc import encode_entries
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.receiver_model import RxSpec, encode_entries
+from jetstream_qa.refserver.engine.receiver_model import RxSpec
 from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec
 from jetstream_qa.wire import crypto
 
