@@ -21,7 +21,8 @@ from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.io_adapters import WriteBehindSink
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState
 from jetstream_qa.refserver.engine.storage import ReceiveStorage
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.crypto import Protector

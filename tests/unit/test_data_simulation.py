@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.meta_doc import encode_entries
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState, SendSpec
+from jetstream_qa.refserver.engine.transfer_docs import encode_entries
 from jetstream_qa.wire import crypto
 
 SENDER_ADDR = ("127.0.0.1", 40000)

@@ -19,7 +19,8 @@ from test_data_simulation import MemorySinks, MemorySource, make_spec
 
 from jetstream_qa.refserver.engine.receiver import ReceiverThread
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState
 from jetstream_qa.refserver.engine.udp_offload import BatchSender, enable_gro, probe_gso
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import BLOCK_SIZE

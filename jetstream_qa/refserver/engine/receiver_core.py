@@ -25,8 +25,6 @@ divides the receive window and the incoming allowance among the sessions, and
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +43,7 @@ from jetstream_qa.refserver.engine.reject_limit import RejectLimiter
 from jetstream_qa.refserver.engine.rx_handshake import Offer, RxIdentity, accept_open
 from jetstream_qa.refserver.engine.rx_shares import Shares
 from jetstream_qa.refserver.engine.rx_tables import RxTables
+from jetstream_qa.refserver.engine.transfer_docs import encode_results
 from jetstream_qa.wire.data import (
     BLOCK_SIZE,
     DATA_PREFIX,
@@ -316,7 +315,7 @@ class ReceiverEndpoint:
             results = t.sink.finish()
         except (JetStreamQAError, OSError) as exc:
             return self._abort_transfer(sess, f"finishing failed: {exc}", now)
-        t.results = zlib.compress(json.dumps(results, separators=(",", ":")).encode())
+        t.results = encode_results(results)
         t.apply(RxEvent.STORED)
         t.ended = now
         if self._checkpoints is not None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from jetstream_qa.errors import JetStreamQAError, UsageError
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.meta_doc import META_INFLATED_LIMIT, parse_meta
+from jetstream_qa.refserver.engine.transfer_docs import META_INFLATED_LIMIT, parse_meta
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import BLOCK_SIZE, Body, Open, blocks_for, seal_datagram
 from jetstream_qa.wire.ranges import RangeSet
