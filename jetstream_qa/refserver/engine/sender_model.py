@@ -3,7 +3,7 @@
 :class:`SendSpec` is everything a sender puts in OPEN (``docs/protocol.md`` 5.3);
 :class:`SenderState` the states of ``sender_core.SenderSession`` (its module docstring draws
 them); :class:`Timing` its timers; :class:`Source` the seam the DATA bytes come through (the
-engine plugs ``io_adapters.FileSource`` in; tests plug memory in).
+engine plugs ``file_source.FileSource`` in; tests plug memory in).
 """
 
 from __future__ import annotations
