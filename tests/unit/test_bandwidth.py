@@ -208,7 +208,7 @@ def test_receiver_divides_its_allowance_among_sessions_carrying_data() -> None:
     buf = bytearray(70000)
     (open_dgram,) = second.start(now)
     buf[:len(open_dgram)] = open_dgram
-    (reply, _addr), = rx.datagram(buf, len(open_dgram), ("127.0.0.1", 40001), now)
+    (reply, _addr), = rx.receive(buf, len(open_dgram), ("127.0.0.1", 40001), now)
     assert unpack_header(reply).dtype is DType.OPEN_ACK
     open_ack = decode_body(DType.OPEN_ACK, reply[HEADER.size:])
     assert isinstance(open_ack, OpenAck)

@@ -135,7 +135,7 @@ def _open_ack_window(rx: Any, now: float) -> int:
     tx = SenderSession(make_spec(b"x" * 1000, cipher=0), source=None)  # type: ignore[arg-type]
     (open_dgram,) = tx.start(now)
     buf = bytearray(open_dgram)
-    ((answer, _addr),) = rx.datagram(buf, len(buf), ("127.0.0.1", 40001), now)
+    ((answer, _addr),) = rx.receive(buf, len(buf), ("127.0.0.1", 40001), now)
     body = decode_body(DType.OPEN_ACK, answer[HEADER.size:])
     assert isinstance(body, OpenAck)
     return body.window

@@ -63,7 +63,7 @@ def _handshake(tx_addr: tuple[str, int], cipher: int) -> tuple[SenderSession,
     while tx.state is not SenderState.DATA:
         assert now < start + 5.0, f"handshake stuck in {tx.state}"
         answers = [o for d in queue
-                   for o, _a in rx.datagram(bytearray(d), len(d), tx_addr, now)]
+                   for o, _a in rx.receive(bytearray(d), len(d), tx_addr, now)]
         answers += [o for o, _a in rx.tick(now)]
         queue = [d for a in answers for d in tx.receive(a, now)] + tx.tick(now)
         now += 0.01

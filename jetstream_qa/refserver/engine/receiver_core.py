@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 :class:`ReceiverEndpoint` takes every datagram that reaches the receive port
-(:meth:`~ReceiverEndpoint.datagram`, with the time passed in) and returns the datagrams to
+(:meth:`~ReceiverEndpoint.receive`, with the time passed in) and returns the datagrams to
 answer with. It owns no socket and no clock; file writes and checkpoint files go through the
 injected :class:`~jetstream_qa.refserver.engine.receiver_model.SinkFactory` and
 :class:`~jetstream_qa.refserver.engine.receiver_model.CheckpointStore`.
@@ -104,8 +104,8 @@ class ReceiverEndpoint:
         self.shares = Shares(window)
 
     # --- entry point ------------------------------------------------------------------------
-    def datagram(self, buf: bytearray | memoryview, length: int, addr: Addr,
-                 now: float) -> Out:
+    def receive(self, buf: bytearray | memoryview, length: int, addr: Addr,
+                now: float) -> Out:
         """Handle one received datagram held in ``buf[:length]`` (modified in place)."""
         self.datagrams += 1
         if length < HEADER.size:
