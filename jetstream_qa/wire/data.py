@@ -19,8 +19,8 @@ The pieces live apart, as h11 keeps its events apart from its readers and writer
   in one ``{DType: class}`` map and decodes through it;
 - ``wire/_fields.py``: the integers, strings and range lists bodies are made of;
 - ``wire/ranges.py``: :class:`~jetstream_qa.wire.ranges.RangeSet`, the held/acked block sets;
-- this module: the names above in one place, and :func:`seal_datagram`, the one way both
-  sides turn a body into a whole datagram.
+- this module: the names above in one place, :func:`seal_datagram`, the one way both sides
+  turn a body into a whole datagram, and :func:`open_body`, the one way back.
 
 Every decoder raises only :class:`~jetstream_qa.errors.ProtocolError`, whatever the bytes.
 """
@@ -31,6 +31,7 @@ from typing import Protocol
 
 from jetstream_qa.wire._fields import NO_RATE_CAP
 from jetstream_qa.wire.bodies import BODY_TYPES, Body, decode_body, dtype_of, encode_body
+from jetstream_qa.wire.crypto import DatagramRejected
 from jetstream_qa.wire.handshake_bodies import (
     Open,
     OpenAck,
@@ -99,6 +100,7 @@ __all__ = [
     "MetaAck",
     "Open",
     "OpenAck",
+    "Opener",
     "Reject",
     "RejectCode",
     "Sealer",
@@ -112,6 +114,7 @@ __all__ = [
     "max_blocks_per_datagram",
     "meta_room",
     "open_ack_range_limit",
+    "open_body",
     "pack_header",
     "seal_datagram",
     "unpack_header",
@@ -145,3 +148,34 @@ def seal_datagram(body: Body, session: int, seq: int, sealer: Sealer | None) -> 
     if sealer is not None and dtype not in UNPROTECTED:
         size = sealer.seal(buf, HEADER.size, len(raw), seq)
     return bytes(buf[:size])
+
+
+class Opener(Protocol):
+    """What checks one direction of a session (``wire.crypto.Protector`` is one)."""
+
+    def open(self, buf: bytearray | memoryview, length: int, header_len: int,
+             seq: int) -> int:
+        """Authenticate and decrypt ``buf[header_len:length]`` in place; return the body
+        length. Raises DatagramRejected."""
+        ...
+
+
+def open_body(buf: bytearray | memoryview, length: int, dtype: DType, seq: int,
+              opener: Opener | None) -> Body:
+    """The body of the non-DATA datagram held in ``buf[:length]`` whose header names
+    ``dtype`` and ``seq``: checked and decrypted in place by ``opener`` unless its type
+    travels in clear (:data:`UNPROTECTED`).
+
+    Raises:
+        DatagramRejected: a protected type failed authentication or replay checks, or
+            arrived before there were keys (``opener`` None) -- ``docs/protocol.md`` 5.2:
+            *rejected*, dropped and counted.
+        ProtocolError: the body does not parse (5.2: *malformed*).
+    """
+    if dtype in UNPROTECTED:
+        n = length - HEADER.size
+    elif opener is None:
+        raise DatagramRejected(f"{dtype.name} before the session has keys")
+    else:
+        n = opener.open(buf, length, HEADER.size, seq)
+    return decode_body(dtype, memoryview(buf)[HEADER.size:HEADER.size + n])

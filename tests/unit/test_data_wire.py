@@ -33,6 +33,7 @@ from jetstream_qa.wire.data import (
     max_blocks_per_datagram,
     meta_room,
     open_ack_range_limit,
+    open_body,
     pack_header,
     seal_datagram,
     unpack_header,
@@ -203,3 +204,21 @@ def test_open_ack_range_limit_is_the_documented_formula() -> None:
     # 5.2 OPEN_ACK: "at most (min(maxDatagram) - 208) / 16, capped 4000"
     assert open_ack_range_limit(1400) == (1400 - 208) // 16 == 74
     assert open_ack_range_limit(65507) == 4000
+
+
+def test_open_body_tells_rejected_from_malformed() -> None:
+    # 5.2: failing authentication (or arriving before keys) is *rejected*; a body that does
+    # not parse is *malformed*; both are dropped and counted apart
+    keys = _keys().receiver_to_sender
+    tx = crypto.Protector(3, keys, crypto.RECEIVER_TO_SENDER)
+    sealed = seal_datagram(Fin(17), 5, 0, tx)
+    rx = crypto.Protector(3, keys, crypto.RECEIVER_TO_SENDER)
+    assert open_body(bytearray(sealed), len(sealed), DType.FIN, 0, rx) == Fin(17)
+    with pytest.raises(crypto.DatagramRejected):  # the same sequence again: a replay
+        open_body(bytearray(sealed), len(sealed), DType.FIN, 0, rx)
+    with pytest.raises(crypto.DatagramRejected):
+        open_body(bytearray(sealed), len(sealed), DType.FIN, 0, None)
+    truncated = pack_header(DType.REJECT, 5, 0) + b"\x00"  # half a reject code
+    with pytest.raises(ProtocolError) as info:
+        open_body(bytearray(truncated), len(truncated), DType.REJECT, 0, rx)
+    assert not isinstance(info.value, crypto.DatagramRejected)

@@ -44,13 +44,13 @@ from jetstream_qa.refserver.engine.rx_handshake import Offer, RxIdentity, accept
 from jetstream_qa.refserver.engine.rx_shares import Shares
 from jetstream_qa.refserver.engine.rx_tables import RxTables
 from jetstream_qa.refserver.engine.transfer_docs import encode_results
+from jetstream_qa.wire.crypto import DatagramRejected
 from jetstream_qa.wire.data import (
     BLOCK_SIZE,
     DATA_PREFIX,
     DEFAULT_MAX_DATAGRAM,
     HEADER,
     MAGIC,
-    UNPROTECTED,
     VERSION,
     Abort,
     AbortCode,
@@ -68,6 +68,7 @@ from jetstream_qa.wire.data import (
     check_data,
     decode_body,
     fin_ack_room,
+    open_body,
     seal_datagram,
 )
 
@@ -241,18 +242,11 @@ class ReceiverEndpoint:
     # --- control datagrams -----------------------------------------------------------------
     def _control(self, sess: RxSession, kind: DType, buf: bytearray | memoryview, length: int,
                  seq: int, now: float) -> Out:
-        try:
-            if kind in UNPROTECTED:
-                n = length - HEADER.size
-            else:
-                n = sess.rx.open(buf, length, HEADER.size, seq)
-        except ProtocolError:
+        try:  # (DATA never comes here: :meth:`receive` sends it down the fast path)
+            body = open_body(buf, length, kind, seq, sess.rx)
+        except DatagramRejected:
             self.rejected += 1
             return []
-        if kind is DType.DATA:
-            return []
-        try:
-            body = decode_body(kind, memoryview(buf)[HEADER.size:HEADER.size + n])
         except ProtocolError:
             self.malformed += 1
             return []

@@ -38,8 +38,6 @@ from jetstream_qa.refserver.engine.sender_model import (
 from jetstream_qa.refserver.engine.transfer_docs import decode_results
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
-    HEADER,
-    UNPROTECTED,
     Abort,
     AbortCode,
     Ack,
@@ -52,9 +50,9 @@ from jetstream_qa.wire.data import (
     OpenAck,
     Reject,
     RejectCode,
-    decode_body,
     encode_body,
     meta_room,
+    open_body,
     seal_datagram,
     unpack_header,
 )
@@ -185,14 +183,8 @@ class SenderSession:
             header = unpack_header(buf)
             if header.session != self.session:
                 return []
-            if header.dtype in UNPROTECTED:
-                length = len(buf) - HEADER.size
-            elif self._rx is None:
-                return []
-            else:
-                length = self._rx.open(buf, len(buf), HEADER.size, header.seq)
-            body = decode_body(header.dtype, memoryview(buf)[HEADER.size:HEADER.size + length])
-        except ProtocolError:
+            body = open_body(buf, len(buf), header.dtype, header.seq, self._rx)
+        except ProtocolError:  # malformed, or rejected (DatagramRejected)
             return []
         handler = _TABLE.get((self.state, header.dtype))
         if handler is None:
