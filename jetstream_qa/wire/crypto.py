@@ -52,7 +52,7 @@ __all__ = [
     "REPLAY_WINDOW",
     "SENDER_TO_RECEIVER",
     "TAG_SIZE",
-    "AuthenticationError",
+    "DatagramRejected",
     "KeySchedule",
     "Protector",
     "ReplayWindow",
@@ -72,7 +72,7 @@ _SALT_LABEL: Final = b"jetstream-qa data v1"
 _INFO_LABEL: Final = b"jq-keys"
 
 
-class AuthenticationError(ProtocolError):
+class DatagramRejected(ProtocolError):
     """A datagram failed authentication or replay checks; it must be dropped and counted."""
 
     code = "ProtocolError"
@@ -233,15 +233,15 @@ class Protector:
         """Authenticate and decrypt in place; return the body length.
 
         Raises:
-            AuthenticationError: replayed or too old sequence, short datagram, bad tag.
+            DatagramRejected: replayed or too old sequence, short datagram, bad tag.
         """
         aead = self._aead
         if aead is None:
             return length - header_len
         if length < header_len + TAG_SIZE:
-            raise AuthenticationError("datagram shorter than its tag")
+            raise DatagramRejected("datagram shorter than its tag")
         if not self.replay.fresh(seq):
-            raise AuthenticationError(f"sequence {seq} replayed or outside the window")
+            raise DatagramRejected(f"sequence {seq} replayed or outside the window")
         mv = memoryview(buf)
         end = length - TAG_SIZE
         nonce = _NONCE.pack(self._direction, seq)
@@ -252,6 +252,6 @@ class Protector:
                 aead.decrypt_into(nonce, mv[header_len:length], mv[:header_len],
                                   mv[header_len:end])
         except InvalidTag:
-            raise AuthenticationError("authentication tag mismatch") from None
+            raise DatagramRejected("authentication tag mismatch") from None
         self.replay.mark(seq)
         return end - header_len

@@ -99,7 +99,7 @@ def test_receiver_core_counts_garbage_and_never_raises() -> None:
         raw = rng.randbytes(rng.randint(0, 100)) if i % 2 else _mutate(
             rng, pack_header(kind, rng.getrandbits(64), 0) + rng.choice(SEEDS))
         buf[:len(raw)] = raw
-        core.datagram(buf, len(raw), ("127.0.0.1", 5000 + i % 7), float(i) * 1e-4)
+        core.receive(buf, len(raw), ("127.0.0.1", 5000 + i % 7), float(i) * 1e-4)
         core.tick(float(i) * 1e-4)
     assert core.datagrams == 20_000
     assert core.malformed + core.rejected > 10_000

@@ -33,7 +33,8 @@ from jetstream_qa.refserver.engine.bandwidth import (
     session_cap,
 )
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
     ACK_FIXED,
@@ -187,7 +188,7 @@ def test_sender_paces_at_the_receivers_advertised_cap_in_simulated_time() -> Non
 def test_own_cap_below_the_receivers_wins() -> None:
     tx = SenderSession(make_spec(b"x" * 1000, cipher=0), MemorySource(b"x" * 1000),
                        rate_bps=1_000_000)
-    tx._set_peer_rate(40e6)
+    tx.pump.set_peer_rate(40e6)
     assert tx.bucket.rate_bps == 1_000_000
     tx.set_rate(None)
     assert tx.bucket.rate_bps == 40e6
@@ -207,7 +208,7 @@ def test_receiver_divides_its_allowance_among_sessions_carrying_data() -> None:
     buf = bytearray(70000)
     (open_dgram,) = second.start(now)
     buf[:len(open_dgram)] = open_dgram
-    (reply, _addr), = rx.datagram(buf, len(open_dgram), ("127.0.0.1", 40001), now)
+    (reply, _addr), = rx.receive(buf, len(open_dgram), ("127.0.0.1", 40001), now)
     assert unpack_header(reply).dtype is DType.OPEN_ACK
     open_ack = decode_body(DType.OPEN_ACK, reply[HEADER.size:])
     assert isinstance(open_ack, OpenAck)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from jetstream_qa.wire import crypto
-from jetstream_qa.wire.crypto import AuthenticationError, Protector, ReplayWindow
+from jetstream_qa.wire.crypto import DatagramRejected, Protector, ReplayWindow
 from jetstream_qa.wire.data import HEADER, DType, pack_header
 
 BODY = os.urandom(1000)
@@ -88,7 +88,7 @@ def test_tampered_datagram_is_rejected(cipher: int, where: int) -> None:
     rx = Protector(cipher, keys.sender_to_receiver, 0)
     buf = _sealed(tx, 3)
     buf[where] ^= 0x40
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(DatagramRejected):
         rx.open(buf, len(buf), HEADER.size, 3)
 
 
@@ -99,7 +99,7 @@ def test_replay_is_rejected(cipher: int) -> None:
         cipher, keys.sender_to_receiver, 0)
     first = _sealed(tx, 9)
     rx.open(bytearray(first), len(first), HEADER.size, 9)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(DatagramRejected):
         rx.open(bytearray(first), len(first), HEADER.size, 9)
 
 
@@ -108,9 +108,9 @@ def test_wrong_key_or_direction_is_rejected(cipher: int) -> None:
     keys, _ = _both_sides()
     other, _ = _both_sides()
     buf = _sealed(Protector(cipher, keys.sender_to_receiver, 0), 1)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(DatagramRejected):
         Protector(cipher, other.sender_to_receiver, 0).open(bytearray(buf), len(buf), 20, 1)
-    with pytest.raises(AuthenticationError):  # the same key in the other direction
+    with pytest.raises(DatagramRejected):  # the same key in the other direction
         Protector(cipher, keys.sender_to_receiver, 1).open(bytearray(buf), len(buf), 20, 1)
 
 

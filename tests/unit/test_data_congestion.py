@@ -6,7 +6,8 @@ import pytest
 
 from jetstream_qa.refserver.engine.congestion import MIN_CWND, TokenBucket, Window
 from jetstream_qa.refserver.engine.outstanding import REORDER, Outstanding
-from jetstream_qa.wire.data import Ack, RangeSet
+from jetstream_qa.wire.data import Ack
+from jetstream_qa.wire.ranges import RangeSet
 
 
 def test_token_bucket_caps_the_rate() -> None:

@@ -18,11 +18,12 @@ from test_data_simulation import MemorySinks, make_spec, run
 
 from jetstream_qa.constants import OverwriteMode
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.io_adapters import WriteBehindSink
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState
 from jetstream_qa.refserver.engine.storage import ReceiveStorage
+from jetstream_qa.refserver.engine.write_behind import WriteBehindSink
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.crypto import Protector
 from jetstream_qa.wire.data import HEADER, DType, OpenAck, decode_body, pack_header
@@ -134,7 +135,7 @@ def _open_ack_window(rx: Any, now: float) -> int:
     tx = SenderSession(make_spec(b"x" * 1000, cipher=0), source=None)  # type: ignore[arg-type]
     (open_dgram,) = tx.start(now)
     buf = bytearray(open_dgram)
-    ((answer, _addr),) = rx.datagram(buf, len(buf), ("127.0.0.1", 40001), now)
+    ((answer, _addr),) = rx.receive(buf, len(buf), ("127.0.0.1", 40001), now)
     body = decode_body(DType.OPEN_ACK, answer[HEADER.size:])
     assert isinstance(body, OpenAck)
     return body.window

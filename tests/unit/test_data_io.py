@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from jetstream_qa.refserver.engine.checkpoints import FileCheckpoints
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.io_adapters import (
-    FileCheckpoints,
-    FileSource,
-    SourceError,
-    StorageSinks,
-)
+from jetstream_qa.refserver.engine.file_source import FileSource, SourceError
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_model import RxSpec
+from jetstream_qa.refserver.engine.storage_sinks import StorageSinks
 from jetstream_qa.refserver.engine.synthetic import synthetic_bytes
 
 

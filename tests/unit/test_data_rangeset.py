@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jetstream_qa.wire.data import RangeSet
+from jetstream_qa.wire.ranges import RangeSet
 
 runs = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 40)), max_size=40)
 

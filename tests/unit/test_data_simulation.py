@@ -17,8 +17,10 @@ import pytest
 
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.receiver_model import RxSpec, encode_entries
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec
+from jetstream_qa.refserver.engine.receiver_model import RxSpec
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState, SendSpec
+from jetstream_qa.refserver.engine.transfer_docs import encode_entries
 from jetstream_qa.wire import crypto
 
 SENDER_ADDR = ("127.0.0.1", 40000)
@@ -129,7 +131,7 @@ def simulate(tx: SenderSession, rx: ReceiverEndpoint, up: Channel, down: Channel
         now += 0.0005
         for d in up.due(now):
             buf[:len(d)] = d
-            for out, _addr in rx.datagram(buf, len(d), SENDER_ADDR, now):
+            for out, _addr in rx.receive(buf, len(d), SENDER_ADDR, now):
                 down.put(out, now)
         for out, _addr in rx.tick(now):
             down.put(out, now)
@@ -223,14 +225,14 @@ def test_simulation_datagram_protected_below_the_session_cipher_is_rejected() ->
         now += 0.001
         for d in pending:
             buf[:len(d)] = d
-            replies = rx.datagram(buf, len(d), SENDER_ADDR, now)
+            replies = rx.receive(buf, len(d), SENDER_ADDR, now)
             pending = [o for r, _a in replies for o in tx.receive(r, now)]
         pending += tx.tick(now)
     forged = pack_header(DType.DATA, tx.session, 10_000) + DATA_PREFIX.pack(0) + DATA[:256]
     buf[:len(forged)] = forged
     assert HEADER.size + 8 + 256 == len(forged)
     before = rx.rejected
-    rx.datagram(buf, len(forged), SENDER_ADDR, now)
+    rx.receive(buf, len(forged), SENDER_ADDR, now)
     assert rx.rejected == before + 1
     assert sinks.sinks[0].writes == 0
 

@@ -19,7 +19,8 @@ from test_data_simulation import MemorySinks, MemorySource, make_spec
 
 from jetstream_qa.refserver.engine.receiver import ReceiverThread
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState
 from jetstream_qa.refserver.engine.udp_offload import BatchSender, enable_gro, probe_gso
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import BLOCK_SIZE
@@ -62,7 +63,7 @@ def _handshake(tx_addr: tuple[str, int], cipher: int) -> tuple[SenderSession,
     while tx.state is not SenderState.DATA:
         assert now < start + 5.0, f"handshake stuck in {tx.state}"
         answers = [o for d in queue
-                   for o, _a in rx.datagram(bytearray(d), len(d), tx_addr, now)]
+                   for o, _a in rx.receive(bytearray(d), len(d), tx_addr, now)]
         answers += [o for o, _a in rx.tick(now)]
         queue = [d for a in answers for d in tx.receive(a, now)] + tx.tick(now)
         now += 0.01

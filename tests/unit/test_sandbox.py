@@ -100,7 +100,7 @@ def test_build_manifest_refuses_links_out_of_the_area(tmp_path: Path) -> None:
 def test_file_source_refuses_a_source_swapped_for_a_link(tmp_path: Path) -> None:
     """sandbox/sources/send-time: a source replaced by a link leading out of the area after
     the manifest was built is not read when the transfer opens it."""
-    from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
+    from jetstream_qa.refserver.engine.file_source import FileSource, SourceError
 
     base = tmp_path / "sb"
     base.mkdir()

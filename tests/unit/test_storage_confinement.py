@@ -18,8 +18,8 @@ import pytest
 
 from jetstream_qa.constants import OverwriteMode, TransferFlag
 from jetstream_qa.errors import InvalidArgument
+from jetstream_qa.refserver.engine.checkpoints import FileCheckpoints
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.io_adapters import FileCheckpoints
 from jetstream_qa.refserver.engine.storage import ReceivePlan, ReceiveStorage
 
 RW = int(TransferFlag.READ_WRITE)

@@ -17,11 +17,12 @@ import time
 from typing import Any
 
 from jetstream_qa.refserver.engine.bandwidth import incoming_allowance
-from jetstream_qa.refserver.engine.io_adapters import FileCheckpoints, StorageSinks
+from jetstream_qa.refserver.engine.checkpoints import FileCheckpoints
 from jetstream_qa.refserver.engine.receiver import ReceiverThread, open_receive_socket
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.sender import DestinationWorker, WorkerContext
-from jetstream_qa.refserver.engine.sender_core import Timing
+from jetstream_qa.refserver.engine.sender_model import Timing
+from jetstream_qa.refserver.engine.storage_sinks import StorageSinks
 from jetstream_qa.refserver.sandbox import sandbox_path
 from jetstream_qa.refserver.state import (
     TransferEvent,

@@ -8,7 +8,7 @@ below either server's ``minCipher``:
 - the sender offers ``max(transfer minCipher, destination minCipher, own minCipher)``
   (:func:`offer`) in its OPEN;
 - the receiver answers ``max(offered, own minCipher)`` (:func:`settle`) in its OPEN_ACK, and
-  the sender refuses an answer below its offer (``sender_core.py``).
+  the sender refuses an answer below its offer (``tx_handshake.py``).
 
 Seeded faults (``jetstream_qa.refserver.faults``) live here, where the real defects would.
 """

@@ -14,7 +14,8 @@ from __future__ import annotations
 import collections
 
 from jetstream_qa.refserver.engine.congestion import Window
-from jetstream_qa.wire.data import Ack, RangeSet
+from jetstream_qa.wire.data import Ack
+from jetstream_qa.wire.ranges import RangeSet
 
 __all__ = ["REORDER", "Outstanding"]
 

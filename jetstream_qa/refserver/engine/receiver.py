@@ -112,7 +112,7 @@ class ReceiverThread(threading.Thread):
     def _handle(self, buf: bytearray | memoryview, n: int, addr: tuple[str, int],
                 now: float) -> None:
         try:
-            out = self.core.datagram(buf, n, addr, now)
+            out = self.core.receive(buf, n, addr, now)
         except Exception:  # hostile input must never stop the receiver
             self.errors += 1
             self.core.malformed += 1

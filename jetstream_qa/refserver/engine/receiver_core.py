@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 :class:`ReceiverEndpoint` takes every datagram that reaches the receive port
-(:meth:`~ReceiverEndpoint.datagram`, with the time passed in) and returns the datagrams to
+(:meth:`~ReceiverEndpoint.receive`, with the time passed in) and returns the datagrams to
 answer with. It owns no socket and no clock; file writes and checkpoint files go through the
 injected :class:`~jetstream_qa.refserver.engine.receiver_model.SinkFactory` and
 :class:`~jetstream_qa.refserver.engine.receiver_model.CheckpointStore`.
@@ -15,41 +15,45 @@ suspend/resume, or after this receiver restarted from a checkpoint) gets OPEN_AC
 blocks already held and only sends the rest. Dispatch is the table :data:`_TABLE` (session
 state x datagram type); DATA takes a fast path. Any datagram that does not parse is counted
 ``malformed``; one that fails authentication, replays, names an unknown session or comes
-from the wrong address is counted ``rejected``; neither is ever written.
+from the wrong address is counted ``rejected``; neither is ever written. A transfer's status
+moves through ``receiver_model.RX_TRANSITIONS``.
+
+Beside it: ``rx_handshake.py`` computes the answer to an OPEN (keys, OPEN_ACK), ``rx_shares.py``
+divides the receive window and the incoming allowance among the sessions, and
+``reject_limit.py`` bounds how often garbage is answered with REJECT.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
-from jetstream_qa.refserver.engine import cipher_choice
-from jetstream_qa.refserver.engine.bandwidth import session_cap
 from jetstream_qa.refserver.engine.receiver_model import (
     Addr,
     CheckpointStore,
+    RxEvent,
     RxSession,
-    RxSpec,
     RxState,
+    RxStatus,
     RxTiming,
-    RxTransfer,
     SinkFactory,
-    parse_meta,
 )
-from jetstream_qa.wire import crypto
+from jetstream_qa.refserver.engine.reject_limit import RejectLimiter
+from jetstream_qa.refserver.engine.rx_handshake import Offer, RxIdentity, accept_open
+from jetstream_qa.refserver.engine.rx_shares import Shares
+from jetstream_qa.refserver.engine.rx_tables import RxTables
+from jetstream_qa.refserver.engine.transfer_docs import encode_results
+from jetstream_qa.wire.crypto import DatagramRejected
 from jetstream_qa.wire.data import (
     BLOCK_SIZE,
     DATA_PREFIX,
     DEFAULT_MAX_DATAGRAM,
     HEADER,
     MAGIC,
-    UNPROTECTED,
     VERSION,
     Abort,
+    AbortCode,
     Ack,
     Body,
     DType,
@@ -58,21 +62,25 @@ from jetstream_qa.wire.data import (
     Meta,
     MetaAck,
     Open,
-    OpenAck,
     Reject,
     RejectCode,
+    ack_range_limit,
+    check_data,
     decode_body,
-    encode_body,
+    fin_ack_room,
+    open_body,
+    seal_datagram,
 )
 
 __all__ = ["ReceiverEndpoint"]
 
 Out = list[tuple[bytes, Addr]]
 _DATA_HEAD = HEADER.size + DATA_PREFIX.size
-MAX_SESSIONS = 1024
-MAX_TRANSFERS = 4096
-RATE_ACTIVE = 1.0
-"""Seconds since a session's last datagram during which it counts as carrying data (ours)."""
+ABORT_MESSAGE_LIMIT = 1000
+"""Characters of a failure reason sent in ABORT (the body allows 1024 bytes, 5.2)."""
+REJECT_MESSAGE_LIMIT = 500
+"""Characters of a refusal reason sent in REJECT (the body allows 512 bytes, 5.2)."""
+_RECEIVING = RxStatus.RECEIVING
 
 
 class ReceiverEndpoint:
@@ -82,33 +90,23 @@ class ReceiverEndpoint:
                  sinks: SinkFactory, checkpoints: CheckpointStore | None = None,
                  window: int = 64, max_datagram: int = DEFAULT_MAX_DATAGRAM,
                  timing: RxTiming | None = None, faults: frozenset[str] = frozenset()) -> None:
-        self._static = static_key
-        self._static_pub = crypto.public_bytes(static_key)
-        self.server_uid, self.server_id = server_uid, server_id
-        self.min_cipher = min_cipher
+        self.identity = RxIdentity(static_key, server_uid, server_id, min_cipher, max_datagram)
         self._sinks = sinks
         self._checkpoints = checkpoints
-        self.window = window
         self.max_datagram = max_datagram
         self.timing = timing or RxTiming()
         self._accept_forged = "accept-forged" in faults
         self._leak_plaintext = "plaintext-when-encrypted" in faults
-        self.sessions: dict[int, RxSession] = {}
-        self.transfers: dict[tuple[str, int], RxTransfer] = {}
+        self.tables = RxTables(self.timing, checkpoints)
+        self.sessions = self.tables.sessions
+        self.transfers = self.tables.transfers
         self.datagrams = self.malformed = self.rejected = 0
-        self._reject_budget = 100.0
-        self._reject_at = 0.0
-        self._live = 1
-        self._ack_every = 2
-        self.incoming_allowance: float | None = None
-        """bit/s accepted in total (set by the shell from the server's bandwidth limits;
-        ``None`` = unlimited); shared among the data-carrying sessions (5.6)."""
-        self._senders = 0
-        self._refresh_shares()
+        self._rejects = RejectLimiter()
+        self.shares = Shares(window)
 
     # --- entry point ------------------------------------------------------------------------
-    def datagram(self, buf: bytearray | memoryview, length: int, addr: Addr,
-                 now: float) -> Out:
+    def receive(self, buf: bytearray | memoryview, length: int, addr: Addr,
+                now: float) -> Out:
         """Handle one received datagram held in ``buf[:length]`` (modified in place)."""
         self.datagrams += 1
         if length < HEADER.size:
@@ -139,7 +137,7 @@ class ReceiverEndpoint:
     def _data(self, sess: RxSession, buf: bytearray | memoryview, length: int, seq: int,
               now: float) -> Out:
         # The hot path (one call per DATA datagram): no allocation, no dataclass, the ACK
-        # cadence cached (``_ack_every``, refreshed each tick).
+        # cadence cached (``shares.ack_every``, refreshed each tick).
         if length <= _DATA_HEAD:
             self.malformed += 1
             return []
@@ -153,21 +151,17 @@ class ReceiverEndpoint:
         t = sess.transfer
         if t.sink is None:
             return []
-        if t.status != "receiving":
+        if t.status is not _RECEIVING:
             sess.unacked += 1
-            if sess.unacked >= self._ack_every:
+            if sess.unacked >= self.shares.ack_every:
                 return [(self._ack(sess, now), sess.addr)]
             return []
         (first,) = DATA_PREFIX.unpack_from(buf, HEADER.size)
-        # check_data inlined (wire/data.py): whole blocks inside the byte space, only the
-        # last block of the transfer may be short
-        start = first * BLOCK_SIZE
-        end = start + n
-        total = t.total_bytes
-        if n <= 0 or end > total or (n % BLOCK_SIZE and end != total):
+        try:
+            count = check_data(first, n, t.total_bytes)
+        except ProtocolError:
             self.malformed += 1
             return []
-        count = (n + BLOCK_SIZE - 1) // BLOCK_SIZE
         sess.received += 1
         if seq > sess.highest_seq:
             sess.highest_seq, sess.highest_at = seq, now
@@ -176,51 +170,36 @@ class ReceiverEndpoint:
         held = t.held
         if not held.contains(first, first + count):
             try:
-                t.sink.write(start, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
+                t.sink.write(first * BLOCK_SIZE, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
             except JetStreamQAError as exc:
                 return self._abort_transfer(sess, f"write failed: {exc}", now)
             held.add(first, first + count)
             if held.total >= t.total_blocks:
                 return self._complete(sess, now)
         sess.unacked += 1
-        if sess.unacked >= self._ack_every:
+        if sess.unacked >= self.shares.ack_every:
             return [(self._ack(sess, now), sess.addr)]
         return []
 
-    def _live_sessions(self) -> int:
-        """Sessions that still carry data (META or DATA state of a receiving transfer): the
-        ones the receive buffer is shared among. Finished sessions that only linger to answer
-        FIN (``docs/protocol.md`` 5.7) do not take a share."""
-        return sum(1 for s in list(self.sessions.values())
-                   if s.state is not RxState.DONE and s.transfer.status == "receiving")
+    # --- shares (rx_shares.py) --------------------------------------------------------------
+    @property
+    def incoming_allowance(self) -> float | None:
+        """bit/s accepted in total (set by the shell from the server's bandwidth limits;
+        ``None`` = unlimited); shared among the data-carrying sessions (5.6)."""
+        return self.shares.incoming_allowance
 
-    def _refresh_shares(self, now: float | None = None) -> None:
-        """Recompute the per-session window and the ACK cadence (5.5): ``max(2, window /
-        (16 x sessions))`` DATA datagrams between ACKs; with ``now``, also the number of
-        sessions the incoming allowance is divided among (:meth:`_sending_sessions`)."""
-        live = max(1, self._live_sessions())
-        self._live = live
-        self._ack_every = max(2, self.window // (16 * live))
-        if now is not None:
-            self._senders = self._sending_sessions(now)
-
-    def _sending_sessions(self, now: float) -> int:
-        """Sessions carrying data (5.6): live (as :meth:`_live_sessions`) and heard from
-        within ``RATE_ACTIVE`` seconds, so a suspended sender stops holding a share."""
-        return sum(1 for s in list(self.sessions.values())
-                   if s.state is not RxState.DONE and s.transfer.status == "receiving"
-                   and now - max(s.last_recv, s.transfer.last_recv) <= RATE_ACTIVE)
+    @incoming_allowance.setter
+    def incoming_allowance(self, value: float | None) -> None:
+        self.shares.incoming_allowance = value
 
     @property
     def carrying_data(self) -> bool:
-        """Whether any session carries data (as of the last tick): "something is incoming"
-        for the senders' ``borrowIncomingRate``."""
-        return self._senders > 0
+        """Whether any session carries data (as of the last tick)."""
+        return self.shares.carrying_data
 
     def rate_cap(self, *, joining: bool = False) -> int:
-        """The ``rateCap`` for one session: the incoming allowance divided among the
-        sessions carrying data (plus one for a ``joining`` session), 0 = no cap (5.6)."""
-        return session_cap(self.incoming_allowance, max(1, self._senders + joining))
+        """The ``rateCap`` for one session (``Shares.rate_cap``)."""
+        return self.shares.rate_cap(joining=joining)
 
     # --- handshake --------------------------------------------------------------------------
     def _open(self, buf: bytearray | memoryview, length: int, sid: int, addr: Addr,
@@ -237,116 +216,37 @@ class ReceiverEndpoint:
         if t is not None and t.busy(now, self.timing.takeover_after):
             return self._reject(sid, RejectCode.BUSY, "transfer has a live session", addr, now,
                                 force=True)
-        if not self._make_room(now):
+        if not self.tables.make_room(now):
             return self._reject(sid, RejectCode.BUSY, "too many sessions", addr, now,
                                 force=True)
-        t = self._transfer_for(key, body, addr, now, t)
-        return self._open_ack(t, body, raw, sid, addr, now)
-
-    def _transfer_for(self, key: tuple[str, int], body: Open, addr: Addr, now: float,
-                      t: RxTransfer | None) -> RxTransfer:
-        if t is not None and (t.meta_digest != body.meta_digest
-                              or t.total_bytes != body.total_bytes):
-            self._drop_transfer(t, "replaced by a different transfer with the same id")
-            t = None
-        if t is None:
-            t = RxTransfer.from_open(key, body, addr, now)
-            saved = self._checkpoints.load(key) if self._checkpoints else None
-            if saved is not None and t.adopt_checkpoint(saved):
-                t.resumed = True
-            self.transfers[key] = t
-        if t.session is not None:
-            self.sessions.pop(t.session, None)
-        t.addr = addr
-        return t
-
-    def _open_ack(self, t: RxTransfer, body: Open, raw: bytes, sid: int, addr: Addr,
-                  now: float) -> Out:
-        eph = crypto.generate_ephemeral()
-        eph_pub = crypto.public_bytes(eph)
-        cipher = cipher_choice.settle(body.cipher, self.min_cipher)
-        cum = t.held.cumulative
-        limit = max(1, (min(body.max_datagram, self.max_datagram) - 208) // 16)
-        ranges = tuple(t.held.ranges_above(cum, limit=min(limit, 4000)))
-        draft = OpenAck(eph_pub, self._static_pub, cipher, self._session_window(), cum, ranges,
-                        self.server_uid, self.server_id, b"\0" * 16,
-                        rate_cap=self.rate_cap(joining=True))
-        transcript = raw + draft.unsigned()
-        try:
-            keys = crypto.derive_keys(
-                session=sid, own_static=self._static, own_ephemeral=eph,
-                peer_static=body.static, peer_ephemeral=body.ephemeral,
-                sender_static=body.static, receiver_static=self._static_pub,
-                sender_ephemeral=body.ephemeral, receiver_ephemeral=eph_pub,
-                transcript=transcript)
-        except ProtocolError:
+        t = self.tables.transfer_for(key, body, addr, now, t)
+        offer = Offer(self.shares.session_window(), self.rate_cap(joining=True),
+                      self._leak_plaintext)
+        sess = accept_open(self.identity, t, body, raw, sid, addr, now, offer)
+        if sess is None:
             self.rejected += 1
             return []
-        ack = OpenAck(eph_pub, self._static_pub, cipher, draft.window, cum, ranges,
-                      self.server_uid, self.server_id, crypto.confirm_tag(keys, transcript),
-                      rate_cap=draft.rate_cap)
-        wire = 0 if self._leak_plaintext else cipher  # fault: claims `cipher`, sends clear
-        sess = RxSession(sid, t, addr, body.max_datagram, raw,
-                         crypto.Protector(wire, keys.sender_to_receiver,
-                                          crypto.SENDER_TO_RECEIVER),
-                         crypto.Protector(wire, keys.receiver_to_sender,
-                                          crypto.RECEIVER_TO_SENDER), now)
-        t.session = sid
-        t.cipher = cipher
         self.sessions[sid] = sess
-        self._refresh_shares()
-        sess.open_ack = sess.datagram(ack)
+        self.shares.refresh(self.sessions.values())
         return [(sess.open_ack, addr)]
-
-    def _session_window(self) -> int:
-        """This receiver's window (datagrams) for one session: its share of the receive
-        buffer among the live sessions plus one share kept free for a session that joins
-        (measured: a single session granted the whole buffer overruns it when the disk
-        writer stalls the receive thread)."""
-        return max(4, self.window // (self._live + 1))
-
-    def _make_room(self, now: float) -> bool:
-        if len(self.sessions) >= MAX_SESSIONS:
-            stale = [s for s in self.sessions.values()
-                     if now - s.last_recv > self.timing.takeover_after]
-            stale.sort(key=lambda s: s.last_recv)
-            for s in stale[: max(1, len(stale) // 2)]:
-                self.sessions.pop(s.sid, None)
-        if len(self.transfers) >= MAX_TRANSFERS:
-            done = sorted((t for t in self.transfers.values() if t.status != "receiving"),
-                          key=lambda t: t.last_recv)
-            for t in done[: max(1, len(done) // 2)]:
-                self.transfers.pop(t.key, None)
-        return len(self.sessions) < MAX_SESSIONS and len(self.transfers) < MAX_TRANSFERS
 
     def _reject(self, sid: int, code: RejectCode, message: str, addr: Addr, now: float, *,
                 force: bool = False) -> Out:
-        """A REJECT in clear, rate-limited (100/s, burst 100) so garbage cannot make us
+        """A REJECT in clear, rate-limited (``reject_limit.py``) so garbage cannot make us
         reflect traffic; ``force`` (answers to a well-formed OPEN) skips the limit."""
-        self._reject_budget = min(100.0, self._reject_budget + (now - self._reject_at) * 100)
-        self._reject_at = now
-        if not force:
-            if self._reject_budget < 1:
-                return []
-            self._reject_budget -= 1
-        body = encode_body(Reject(code, message[:500]))
-        return [(HEADER.pack(MAGIC, VERSION, DType.REJECT, sid, 0) + body, addr)]
+        if not self._rejects.allow(now, force=force):
+            return []
+        reject = Reject(code, message[:REJECT_MESSAGE_LIMIT])
+        return [(seal_datagram(reject, sid, 0, None), addr)]
 
     # --- control datagrams -----------------------------------------------------------------
     def _control(self, sess: RxSession, kind: DType, buf: bytearray | memoryview, length: int,
                  seq: int, now: float) -> Out:
-        try:
-            if kind in UNPROTECTED:
-                n = length - HEADER.size
-            else:
-                n = sess.rx.open(buf, length, HEADER.size, seq)
-        except ProtocolError:
+        try:  # (DATA never comes here: :meth:`receive` sends it down the fast path)
+            body = open_body(buf, length, kind, seq, sess.rx)
+        except DatagramRejected:
             self.rejected += 1
             return []
-        if kind is DType.DATA:
-            return []
-        try:
-            body = decode_body(kind, memoryview(buf)[HEADER.size:HEADER.size + n])
         except ProtocolError:
             self.malformed += 1
             return []
@@ -363,58 +263,32 @@ class ReceiverEndpoint:
     def _on_meta(self, sess: RxSession, body: Body, now: float) -> Out:
         assert isinstance(body, Meta)
         t = sess.transfer
-        if t.sink is None and t.status == "receiving" and not t.meta_complete:
+        if t.sink is None and t.receiving and not t.meta_complete:
             t.add_meta(body.offset, body.chunk)
             if t.meta_complete:
-                problem = self._begin(t)
+                problem = t.open_storage(self._sinks)
                 if problem is not None:
                     return self._abort_transfer(sess, problem, now)
         ready = t.sink is not None or t.results is not None
-        out = [(sess.datagram(MetaAck(t.meta_prefix, ready)), sess.addr)]
+        out = [(sess.seal(MetaAck(t.meta_prefix, ready)), sess.addr)]
         if ready:
             sess.state = RxState.DATA
             if t.held.total >= t.total_blocks and t.results is None and not t.finishing:
                 out += self._complete(sess, now)
         return out
 
-    def _begin(self, t: RxTransfer) -> str | None:
-        """Verify and parse the file list, open storage; returns an error text or None."""
-        meta = t.meta_bytes()
-        t.meta_chunks.clear()
-        if hashlib.sha256(meta).digest() != t.meta_digest:
-            return "file list does not match its digest"
-        try:
-            raw = zlib.decompressobj().decompress(meta, 256 << 20)
-            entries, owner = parse_meta(json.loads(raw))
-        except (ValueError, zlib.error, JetStreamQAError) as exc:
-            return f"unreadable file list: {exc}"
-        if sum(e.size for e in entries) != t.total_bytes:
-            return "file sizes do not add up to totalBytes"
-        spec = RxSpec(tuple(entries), t.destination_path, t.flags, t.overwrite_mode,
-                      t.resumed, t.total_bytes, owner)
-        try:
-            t.sink = self._sinks.open(spec)
-        except JetStreamQAError as exc:
-            return exc.message
-        for a, b in t.sink.unwanted():
-            first, last = -(-a // BLOCK_SIZE), b // BLOCK_SIZE
-            if b == t.total_bytes:
-                last = t.total_blocks
-            t.held.add(first, last)
-        return None
-
     def _on_fin(self, sess: RxSession, body: Body, now: float) -> Out:
         assert isinstance(body, Fin)
         t = sess.transfer
         if t.results is None:
             return [(self._ack(sess, now), sess.addr)]
-        room = min(sess.max_datagram, self.max_datagram) - HEADER.size - 8 - 16
+        room = fin_ack_room(min(sess.max_datagram, self.max_datagram))
         chunk = t.results[body.offset:body.offset + room]
-        return [(sess.datagram(FinAck(len(t.results), body.offset, chunk)), sess.addr)]
+        return [(sess.seal(FinAck(len(t.results), body.offset, chunk)), sess.addr)]
 
     def _on_abort(self, sess: RxSession, body: Body, now: float) -> Out:
         assert isinstance(body, Abort)
-        self._fail(sess.transfer, f"sender aborted: {body.message}", now)
+        sess.transfer.fail(f"sender aborted: {body.message}", now)
         self.sessions.pop(sess.sid, None)
         return []
 
@@ -435,8 +309,8 @@ class ReceiverEndpoint:
             results = t.sink.finish()
         except (JetStreamQAError, OSError) as exc:
             return self._abort_transfer(sess, f"finishing failed: {exc}", now)
-        t.results = zlib.compress(json.dumps(results, separators=(",", ":")).encode())
-        t.status = "complete"
+        t.results = encode_results(results)
+        t.apply(RxEvent.STORED)
         t.ended = now
         if self._checkpoints is not None:
             self._checkpoints.delete(t.key)
@@ -445,36 +319,23 @@ class ReceiverEndpoint:
         return [(self._ack(sess, now), sess.addr), *self._on_fin(sess, Fin(0), now)]
 
     def _abort_transfer(self, sess: RxSession, message: str, now: float) -> Out:
-        self._fail(sess.transfer, message, now)
-        return [(sess.datagram(Abort(2, message[:1000])), sess.addr)]
-
-    def _fail(self, t: RxTransfer, message: str, now: float) -> None:
-        if t.sink is not None and t.status == "receiving":
-            try:
-                t.sink.abort()
-            except (JetStreamQAError, OSError):
-                pass
-        t.status, t.error, t.ended, t.last_error = "error", message, now, now
-
-    def _drop_transfer(self, t: RxTransfer, message: str) -> None:
-        if t.session is not None:
-            self.sessions.pop(t.session, None)
-        self._fail(t, message, t.last_recv)
-        self.transfers.pop(t.key, None)
+        sess.transfer.fail(message, now)
+        abort = Abort(AbortCode.ERROR, message[:ABORT_MESSAGE_LIMIT])
+        return [(sess.seal(abort), sess.addr)]
 
     def _ack(self, sess: RxSession, now: float) -> bytes:
         t = sess.transfer
         held = t.held
         cum = held.cumulative
-        room = min(sess.max_datagram, self.max_datagram) - HEADER.size - 42 - 16
-        ranges = tuple(held.ranges_above(cum, limit=max(1, min(1024, room // 16))))
+        limit = ack_range_limit(min(sess.max_datagram, self.max_datagram))
+        ranges = tuple(held.ranges_above(cum, limit=limit))
         delay = int(max(0.0, now - sess.highest_at) * 1e6) & 0xFFFFFFFF
         sess.unacked = 0
         sess.last_ack = now
         body = Ack(cum, max(0, sess.highest_seq), sess.received, delay,
-                   self._session_window(), ranges, rate_cap=self.rate_cap())
+                   self.shares.session_window(), ranges, rate_cap=self.rate_cap())
         t.last_send = now
-        return sess.datagram(body)
+        return sess.seal(body)
 
     # --- timers ----------------------------------------------------------------------------
     def tick(self, now: float) -> Out:
@@ -488,44 +349,22 @@ class ReceiverEndpoint:
                 continue
             if sess.state is RxState.META:
                 continue
-            if t.finishing and t.status == "receiving" and t.sink is not None:
+            if t.finishing and t.receiving and t.sink is not None:
                 out += self._finalize(sess, now)
                 continue
             if (sess.unacked and now - sess.last_ack >= timing.ack_interval) \
                     or now - sess.last_ack >= timing.keepalive:
                 out.append((self._ack(sess, now), sess.addr))
-            if t.checkpoint_s and t.sink is not None and t.status == "receiving" \
+            if t.checkpoint_s and t.sink is not None and t.receiving \
                     and now >= t.next_checkpoint:
-                self._checkpoint(t, now)
-        self._expire(now)
-        self._refresh_shares(now)
+                t.checkpoint(self._checkpoints, now)
+        self.tables.expire(now)
+        self.shares.refresh(self.sessions.values(), now)
         return out
-
-    def _checkpoint(self, t: RxTransfer, now: float) -> None:
-        t.next_checkpoint = now + t.checkpoint_s
-        if self._checkpoints is None or t.sink is None:
-            return
-        ranges = t.held.ranges()
-        try:
-            t.sink.flush()
-        except (JetStreamQAError, OSError):
-            return
-        self._checkpoints.save(t.key, t.checkpoint_record(ranges))
-
-    def _expire(self, now: float) -> None:
-        keep = self.timing.keep_finished
-        for t in [t for t in self.transfers.values()
-                  if t.status != "receiving" and now - t.ended > keep]:
-            self.transfers.pop(t.key, None)
-        idle = self.timing.transfer_idle
-        for t in [t for t in self.transfers.values()
-                  if t.status == "receiving" and now - t.last_recv > idle]:
-            self._drop_transfer(t, "idle")
 
     # --- reports ---------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
-        return {"activeTransfers": sum(1 for t in list(self.transfers.values())
-                                       if t.status == "receiving"),
+        return {"activeTransfers": self.tables.active_transfers(),
                 "rejectedDatagrams": self.rejected, "malformedDatagrams": self.malformed,
                 "datagramsReceived": self.datagrams, "sessions": len(self.sessions)}
 

@@ -1,7 +1,8 @@
 """Values and interfaces of the receive side (sans-IO): transfers, sessions, sinks.
 
 :class:`RxTransfer` is one incoming transfer as ``recv.getTransfersAsync`` reports it (Receive
-Transfer structure: ``status`` ``receiving|complete|error``); it survives re-handshakes.
+Transfer structure: ``status`` ``receiving|complete|error``); it survives re-handshakes, and its
+status moves only through the table :data:`RX_TRANSITIONS`.
 :class:`RxSession` is one keyed session of it. :class:`Sink` / :class:`SinkFactory` are the
 storage seam (the engine plugs ``ReceiveStorage`` in; tests plug memory in) and
 :class:`CheckpointStore` persists held block ranges.
@@ -10,40 +11,33 @@ storage seam (the engine plugs ``ReceiveStorage`` in; tests plug memory in) and
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jetstream_qa.errors import ProtocolError, UsageError
+from jetstream_qa.errors import JetStreamQAError, UsageError
 from jetstream_qa.refserver.engine.decide import Entry
+from jetstream_qa.refserver.engine.transfer_docs import META_INFLATED_LIMIT, parse_meta
 from jetstream_qa.wire import crypto
-from jetstream_qa.wire.data import (
-    HEADER,
-    MAGIC,
-    UNPROTECTED,
-    VERSION,
-    Body,
-    Open,
-    RangeSet,
-    blocks_for,
-    dtype_of,
-    encode_body,
-)
+from jetstream_qa.wire.data import BLOCK_SIZE, Body, Open, blocks_for, seal_datagram
+from jetstream_qa.wire.ranges import RangeSet
 
 __all__ = [
+    "RX_TRANSITIONS",
     "Addr",
     "CheckpointStore",
+    "RxEvent",
     "RxSession",
     "RxSpec",
     "RxState",
+    "RxStatus",
     "RxTiming",
     "RxTransfer",
     "Sink",
     "SinkFactory",
-    "encode_entries",
-    "encode_meta",
-    "parse_entries",
-    "parse_meta",
 ]
 
 Addr = tuple[Any, ...]
@@ -112,49 +106,42 @@ class CheckpointStore(Protocol):
     def delete(self, key: tuple[str, int]) -> None: ...
 
 
-def encode_entries(entries: Sequence[Entry]) -> list[list[Any]]:
-    """The META file list: ``[[destPath, size, mtimeUs, executable, isEmptyDir], ...]``."""
-    return [[e.dest_path, e.size, e.mtime_us, int(e.executable), int(e.is_empty_dir)]
-            for e in entries]
-
-
-def encode_meta(entries: Sequence[Entry], owner: str) -> dict[str, Any]:
-    """The META document: ``{"owner": name, "files": encode_entries(...)}``."""
-    return {"owner": owner, "files": encode_entries(entries)}
-
-
-def parse_meta(value: Any) -> tuple[list[Entry], str | None]:
-    """Validate a decoded META (the object of :func:`encode_meta`, or the bare file list).
-    Raises ProtocolError."""
-    if isinstance(value, dict):
-        owner = value.get("owner")
-        if not isinstance(owner, str) or len(owner) > 256 or set(value) != {"owner", "files"}:
-            raise ProtocolError("META must be {owner: string, files: [...]}")
-        return parse_entries(value["files"]), owner
-    return parse_entries(value), None
-
-
-def parse_entries(value: Any) -> list[Entry]:
-    """Validate a decoded META file list. Raises ProtocolError."""
-    if not isinstance(value, list):
-        raise ProtocolError("file list must be a JSON array")
-    out = []
-    for item in value:
-        if not (isinstance(item, list) and len(item) == 5 and isinstance(item[0], str)
-                and all(isinstance(x, int) and not isinstance(x, bool) for x in item[1:])
-                and item[1] >= 0 and item[3] in (0, 1) and item[4] in (0, 1)):
-            raise ProtocolError("bad file list entry")
-        try:
-            out.append(Entry(item[0], item[1], item[2], bool(item[3]), bool(item[4])))
-        except (ValueError, UsageError) as exc:
-            raise ProtocolError(f"bad file list entry: {exc}") from None
-    return out
-
-
 class RxState(enum.Enum):
+    """Where one session is: receiving META, past it (DATA, FIN), or finished."""
+
     META = "meta"
     DATA = "data"
     DONE = "done"
+
+
+class RxStatus(enum.StrEnum):
+    """``status`` of a Receive Transfer (vendor API 4.6, S5: ``receiving | complete |
+    error``)."""
+
+    RECEIVING = "receiving"
+    COMPLETE = "complete"
+    ERROR = "error"
+
+
+class RxEvent(enum.StrEnum):
+    """What moves a receive transfer between statuses."""
+
+    STORED = "stored"
+    """Every block held, flushed to storage, per-file outcomes known."""
+    FAIL = "fail"
+    """A write or storage failure, the sender's ABORT, a refusal, idleness, replacement."""
+
+
+_R, _C, _X = RxStatus.RECEIVING, RxStatus.COMPLETE, RxStatus.ERROR
+RX_TRANSITIONS: dict[tuple[RxStatus, RxEvent], RxStatus] = {
+    # vendor API 4.6 / S5 example 37: 'receiving', later 'complete' (or 'error')
+    (_R, RxEvent.STORED): _C,
+    (_R, RxEvent.FAIL): _X,
+    # ours: an ended transfer still fails when it is replaced under its id, or when an
+    # ABORT arrives on a new session of it (the session re-handshook after completion)
+    (_C, RxEvent.FAIL): _X,
+    (_X, RxEvent.FAIL): _X,
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -172,7 +159,7 @@ class RxTransfer:
     addr: Addr
     created: float
     cipher: int = 0
-    status: str = "receiving"
+    status: RxStatus = RxStatus.RECEIVING
     error: str | None = None
     held: RangeSet = field(default_factory=RangeSet)
     meta_chunks: dict[int, bytes] = field(default_factory=dict)
@@ -225,10 +212,81 @@ class RxTransfer:
             buf[offset:offset + len(chunk)] = chunk
         return bytes(buf)
 
+    @property
+    def receiving(self) -> bool:
+        """Whether the transfer is still receiving (status ``receiving``)."""
+        return self.status is RxStatus.RECEIVING
+
+    def apply(self, event: RxEvent) -> None:
+        """Move the status through :data:`RX_TRANSITIONS`.
+
+        Raises:
+            UsageError: ``event`` is not allowed in the current status (an engine bug).
+        """
+        after = RX_TRANSITIONS.get((self.status, event))
+        if after is None:
+            raise UsageError(f"receive transfer {self.key[1]}: event '{event}' not allowed in "
+                             f"status '{self.status}'",
+                             details={"status": str(self.status), "event": str(event)})
+        self.status = after
+
     def busy(self, now: float, quiet: float) -> bool:
         """True while a live session carries this transfer (a new OPEN must wait)."""
-        return (self.status == "receiving" and self.session is not None
+        return (self.status is RxStatus.RECEIVING and self.session is not None
                 and now - self.last_recv < quiet and self.sink is not None)
+
+    def open_storage(self, sinks: SinkFactory) -> str | None:
+        """Once META is complete: verify and parse the file list, open storage through
+        ``sinks`` and mark the blocks storage will not write as held (``docs/protocol.md``
+        5.4). Returns the reason for refusing the transfer, or None."""
+        meta = self.meta_bytes()
+        self.meta_chunks.clear()
+        if hashlib.sha256(meta).digest() != self.meta_digest:
+            return "file list does not match its digest"
+        try:
+            raw = zlib.decompressobj().decompress(meta, META_INFLATED_LIMIT)
+            entries, owner = parse_meta(json.loads(raw))
+        except (ValueError, zlib.error, JetStreamQAError) as exc:
+            return f"unreadable file list: {exc}"
+        if sum(e.size for e in entries) != self.total_bytes:
+            return "file sizes do not add up to totalBytes"
+        spec = RxSpec(tuple(entries), self.destination_path, self.flags, self.overwrite_mode,
+                      self.resumed, self.total_bytes, owner)
+        try:
+            self.sink = sinks.open(spec)
+        except JetStreamQAError as exc:
+            return exc.message
+        for a, b in self.sink.unwanted():
+            first, last = -(-a // BLOCK_SIZE), b // BLOCK_SIZE
+            if b == self.total_bytes:
+                last = self.total_blocks
+            self.held.add(first, last)
+        return None
+
+    def fail(self, message: str, now: float) -> None:
+        """End with status ``error`` and ``message``; storage still open is abandoned
+        (partfiles stay, ``docs/protocol.md`` 5.8)."""
+        if self.sink is not None and self.status is RxStatus.RECEIVING:
+            try:
+                self.sink.abort()
+            except (JetStreamQAError, OSError):
+                pass
+        self.apply(RxEvent.FAIL)
+        self.error, self.ended, self.last_error = message, now, now
+
+    def checkpoint(self, store: CheckpointStore | None, now: float) -> None:
+        """Save the held ranges through ``store`` once storage holds every byte written
+        so far (5.10); the next checkpoint falls due ``checkpoint_s`` later. A flush that
+        fails skips this checkpoint."""
+        self.next_checkpoint = now + self.checkpoint_s
+        if store is None or self.sink is None:
+            return
+        ranges = self.held.ranges()
+        try:
+            self.sink.flush()
+        except (JetStreamQAError, OSError):
+            return
+        store.save(self.key, self.checkpoint_record(ranges))
 
     def checkpoint_record(self, ranges: list[tuple[int, int]]) -> dict[str, Any]:
         return {"v": 1, "digest": self.meta_digest.hex(), "totalBytes": self.total_bytes,
@@ -251,7 +309,7 @@ class RxTransfer:
     def to_json(self, wall_us: Callable[[float], int]) -> dict[str, Any]:
         host, port = self.addr[0], self.addr[1]
         return {"transferId": self.key[1], "destinationPath": self.destination_path,
-                "sourceIP": host, "sourcePort": port, "status": self.status,
+                "sourceIP": host, "sourcePort": port, "status": self.status.value,
                 "totalSize": self.total_bytes,
                 "lastErrorTime": None if self.last_error is None else wall_us(self.last_error),
                 "lastRecvTime": wall_us(self.last_recv),
@@ -281,16 +339,8 @@ class RxSession:
     unacked: int = 0
     last_ack: float = 0.0
 
-    def datagram(self, body: Body) -> bytes:
-        """Encode and protect one datagram of this session (receiver -> sender)."""
-        dtype = dtype_of(body)
-        raw = encode_body(body)
+    def seal(self, body: Body) -> bytes:
+        """The next datagram of this session (receiver -> sender) carrying ``body``."""
         seq = self.seq
         self.seq += 1
-        buf = bytearray(HEADER.size + len(raw) + crypto.TAG_SIZE)
-        HEADER.pack_into(buf, 0, MAGIC, VERSION, dtype, self.sid, seq)
-        buf[HEADER.size:HEADER.size + len(raw)] = raw
-        length = HEADER.size + len(raw)
-        if dtype not in UNPROTECTED:
-            length = self.tx.seal(buf, HEADER.size, len(raw), seq)
-        return bytes(buf[:length])
+        return seal_datagram(body, self.sid, seq, self.tx)

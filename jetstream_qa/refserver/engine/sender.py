@@ -31,9 +31,10 @@ from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.refserver.engine import cipher_choice
 from jetstream_qa.refserver.engine.bandwidth import outgoing_allowance, pacing_rate
 from jetstream_qa.refserver.engine.decide import Entry
-from jetstream_qa.refserver.engine.io_adapters import FileSource, SourceError
-from jetstream_qa.refserver.engine.receiver_model import encode_meta
-from jetstream_qa.refserver.engine.sender_core import SenderSession, SenderState, SendSpec, Timing
+from jetstream_qa.refserver.engine.file_source import FileSource, SourceError
+from jetstream_qa.refserver.engine.sender_core import SenderSession
+from jetstream_qa.refserver.engine.sender_model import SenderState, SendSpec, Timing
+from jetstream_qa.refserver.engine.transfer_docs import encode_meta
 from jetstream_qa.refserver.engine.udp_offload import BatchSender, probe_gso
 from jetstream_qa.refserver.faults import FaultSet
 from jetstream_qa.refserver.sandbox import SourceArea

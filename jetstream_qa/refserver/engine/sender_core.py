@@ -13,7 +13,7 @@ handler) of ``docs/protocol.md`` 5.3-5.8::
 A datagram whose (state, type) is not in the table is ignored (late or duplicated UDP is
 normal). The shell calls :meth:`start`, :meth:`receive`, :meth:`tick` and, as long as it
 returns a length, :meth:`fill_data`, which writes the next DATA datagram (header, block data
-read through the injected :class:`Source`, protection) into the shell's buffer. Block data
+read through the injected ``sender_model.Source``, protection) into the shell's buffer. Block data
 comes from new blocks in order, or from the retransmission queue filled by loss detection:
 a datagram is presumed lost when the receiver reports a sequence number ``REORDER`` higher,
 or when it is older than the retransmission timeout.
@@ -21,34 +21,25 @@ or when it is older than the retransmission timeout.
 
 from __future__ import annotations
 
-import enum
 import hashlib
-import hmac
-import json
 import secrets
-import struct
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Protocol
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from jetstream_qa.errors import ProtocolError
-from jetstream_qa.refserver.engine.bandwidth import pacing_rate, rate_from_wire
-from jetstream_qa.refserver.engine.congestion import TokenBucket, Window
-from jetstream_qa.refserver.engine.outstanding import Outstanding
+from jetstream_qa.refserver.engine import tx_handshake
+from jetstream_qa.refserver.engine.data_pump import DataPump
+from jetstream_qa.refserver.engine.sender_model import (
+    FINISHED,
+    SenderState,
+    SendSpec,
+    Source,
+    Timing,
+)
+from jetstream_qa.refserver.engine.transfer_docs import decode_results
 from jetstream_qa.wire import crypto
 from jetstream_qa.wire.data import (
-    BLOCK_SIZE,
-    DATA_PREFIX,
-    DEFAULT_MAX_DATAGRAM,
-    HEADER,
-    MAGIC,
-    TAG_SIZE,
-    UNPROTECTED,
-    VERSION,
     Abort,
+    AbortCode,
     Ack,
     Body,
     DType,
@@ -56,76 +47,18 @@ from jetstream_qa.wire.data import (
     FinAck,
     Meta,
     MetaAck,
-    Open,
     OpenAck,
-    RangeSet,
     Reject,
     RejectCode,
-    blocks_for,
-    decode_body,
-    dtype_of,
     encode_body,
-    max_blocks_per_datagram,
+    meta_room,
+    open_body,
+    seal_datagram,
     unpack_header,
 )
+from jetstream_qa.wire.ranges import RangeSet
 
-__all__ = ["SendSpec", "SenderSession", "SenderState", "Source", "Timing"]
-
-ABORT_CANCELLED = 1
-ABORT_ERROR = 2
-
-
-class Source(Protocol):
-    """Where DATA bytes come from: the transfer's byte space."""
-
-    def read_into(self, offset: int, view: memoryview) -> None:
-        """Fill ``view`` with bytes ``[offset, offset+len(view))`` of the transfer."""
-
-
-class SenderState(enum.Enum):
-    OPENING = "opening"
-    META = "meta"
-    DATA = "data"
-    CLOSING = "closing"
-    DONE = "done"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """Timers of a sender (seconds)."""
-
-    open_retry: float = 0.25
-    open_retry_max: float = 2.0
-    open_give_up: float = 60.0
-    """OPEN is retried with backoff this long (receiver down) before the transfer fails."""
-    peer_timeout: float = 5.0
-    """Silence of the receiver (no datagram) in META/DATA/CLOSING: re-handshake."""
-    control_retry: float = 0.2
-    """META and FIN retransmission interval."""
-
-
-@dataclass(frozen=True, slots=True)
-class SendSpec:
-    """Everything a sender announces in OPEN (``docs/protocol.md`` 5.3)."""
-
-    transfer_id: int
-    total_bytes: int
-    cipher: int
-    flags: int
-    overwrite_mode: int
-    checkpoint_ms: int
-    meta: bytes
-    """The zlib-compressed JSON file list (5.4)."""
-    destination_path: str
-    server_uid: str
-    server_id: str
-    static_key: X25519PrivateKey
-    peer_static: bytes | None = None
-    """The destination's pinned ``destinationPublicKey`` (raw 32 bytes), if configured."""
-    max_datagram: int = DEFAULT_MAX_DATAGRAM
-    leak_plaintext: bool = False
-    """Fault ``plaintext-when-encrypted``: protect nothing while claiming the cipher."""
+__all__ = ["SenderSession"]
 
 
 class SenderSession:
@@ -136,30 +69,21 @@ class SenderSession:
                  session_factory: Callable[[], int] = lambda: secrets.randbits(64)) -> None:
         self.spec = spec
         self.timing = timing or Timing()
-        self._source = source
-        self._zero_copy: Callable[[int, int], memoryview | None] | None = getattr(
-            source, "view", None)
+        self.pump = DataPump(spec, source, rate_bps)
+        self.total_blocks = self.pump.total_blocks
+        self.window = self.pump.window
+        self.out = self.pump.out
+        self.bucket = self.pump.bucket
         self._new_session = session_factory
-        self.total_blocks = blocks_for(spec.total_bytes)
         self._meta_digest = hashlib.sha256(spec.meta).digest()
-        self._meta_chunk = spec.max_datagram - HEADER.size - 4 - TAG_SIZE
+        self._meta_chunk = meta_room(spec.max_datagram)
         self.state = SenderState.OPENING
         self.error: str | None = None
         self.results: list[dict[str, str]] | None = None
         self.peer_uid: str | None = None
         self.peer_id: str | None = None
         self.cipher: int = spec.cipher
-        self.acked = RangeSet()
-        self.window = Window()
-        self.out = Outstanding(self.total_blocks, max_blocks_per_datagram(spec.max_datagram),
-                               self.window)
-        self.local_rate = rate_bps
-        """This server's own cap (sendRateMax, outgoing allowance); see :meth:`set_rate`."""
-        self.peer_rate: float | None = None
-        """The receiver's advertised ``rateCap`` (OPEN_ACK / ACK), ``None`` = no cap."""
-        self.bucket = TokenBucket(rate_bps)
-        # counters (Transfer structure)
-        self.blocks_sent = self.blocks_retransmitted = 0
+        # counters (Transfer structure; the block counters are the pump's)
         self.packets_sent = self.packets_recv = self.bytes_sent = self.bytes_recv = 0
         self.last_send = self.last_recv = 0.0
         self._reset_session(0.0)
@@ -177,9 +101,7 @@ class SenderSession:
         self._open_backoff = self.timing.open_retry
         self._meta_held = 0
         self._next_control = now
-        self.out.reset(now)
-        self._peer_window = 64
-        self._set_peer_rate(None)
+        self.pump.reset(now)
         self._results = bytearray()
         self._results_total: int | None = None
         self.last_recv = now
@@ -189,50 +111,48 @@ class SenderSession:
         """``encryptedConnectionState`` of the destination (Destination structure)."""
         if self.state is SenderState.OPENING:
             return "negotiating"
-        if self.state in (SenderState.DONE, SenderState.FAILED):
+        if self.state in FINISHED:
             return "disconnected"
         return "connected"
 
     @property
+    def acked(self) -> RangeSet:
+        """Blocks the receiver holds (as far as this sender knows)."""
+        return self.pump.acked
+
+    @property
     def blocks_acked(self) -> int:
-        return self.acked.total
+        return self.pump.acked.total
+
+    @property
+    def blocks_sent(self) -> int:
+        return self.pump.blocks_sent
+
+    @property
+    def blocks_retransmitted(self) -> int:
+        return self.pump.blocks_retransmitted
+
+    @property
+    def peer_rate(self) -> float | None:
+        """The receiver's advertised ``rateCap`` (``None`` = no cap)."""
+        return self.pump.peer_rate
 
     @property
     def finished(self) -> bool:
-        return self.state in (SenderState.DONE, SenderState.FAILED)
-
-    def _open(self) -> Open:
-        s = self.spec
-        return Open(s.transfer_id, s.total_bytes, s.cipher, s.flags, s.overwrite_mode,
-                    s.checkpoint_ms, s.max_datagram, len(s.meta), self._meta_digest,
-                    crypto.public_bytes(self._ephemeral), crypto.public_bytes(s.static_key),
-                    s.server_uid, s.server_id, s.destination_path)
+        return self.state in FINISHED
 
     # --- output helpers -------------------------------------------------------------------
     def _datagram(self, body: Body) -> bytes:
-        dtype = dtype_of(body)
-        raw = encode_body(body)
         seq = self._seq
         self._seq += 1
-        buf = bytearray(HEADER.size + len(raw) + TAG_SIZE)
-        HEADER.pack_into(buf, 0, MAGIC, VERSION, dtype, self.session, seq)
-        buf[HEADER.size:HEADER.size + len(raw)] = raw
-        length = HEADER.size + len(raw)
-        if dtype not in UNPROTECTED and self._tx is not None:
-            length = self._tx.seal(buf, HEADER.size, len(raw), seq)
-        self._count_out(length)
-        return bytes(buf[:length])
+        datagram = seal_datagram(body, self.session, seq, self._tx)
+        self._count_out(len(datagram))
+        return datagram
 
     def set_rate(self, rate_bps: float | None) -> None:
         """Set this server's own cap (bit/s, ``None`` = unlimited); the pacing rate is
         ``min(own cap, the receiver's rateCap)`` (``docs/protocol.md`` 5.6)."""
-        self.local_rate = rate_bps
-        self.bucket.set_rate(pacing_rate(rate_bps, self.peer_rate))
-
-    def _set_peer_rate(self, rate_bps: float | None) -> None:
-        if rate_bps != self.peer_rate:
-            self.peer_rate = rate_bps
-            self.bucket.set_rate(pacing_rate(self.local_rate, rate_bps))
+        self.pump.set_rate(rate_bps)
 
     def _count_out(self, length: int) -> None:
         self.packets_sent += 1
@@ -245,7 +165,7 @@ class SenderSession:
         return self._send_open(now)
 
     def _send_open(self, now: float) -> list[bytes]:
-        body = self._open()
+        body = tx_handshake.open_body(self.spec, self._ephemeral, self._meta_digest)
         self._open_body = encode_body(body)
         self._next_open = now + self._open_backoff
         self._open_backoff = min(self.timing.open_retry_max, self._open_backoff * 2)
@@ -263,14 +183,8 @@ class SenderSession:
             header = unpack_header(buf)
             if header.session != self.session:
                 return []
-            if header.dtype in UNPROTECTED:
-                length = len(buf) - HEADER.size
-            elif self._rx is None:
-                return []
-            else:
-                length = self._rx.open(buf, len(buf), HEADER.size, header.seq)
-            body = decode_body(header.dtype, memoryview(buf)[HEADER.size:HEADER.size + length])
-        except ProtocolError:
+            body = open_body(buf, len(buf), header.dtype, header.seq, self._rx)
+        except ProtocolError:  # malformed, or rejected (DatagramRejected)
             return []
         handler = _TABLE.get((self.state, header.dtype))
         if handler is None:
@@ -282,33 +196,17 @@ class SenderSession:
 
     def _on_open_ack(self, body: Body, now: float) -> list[bytes]:
         assert isinstance(body, OpenAck) and self._open_body is not None
-        s = self.spec
-        if s.peer_static is not None and body.static != s.peer_static:
-            return self._fail("destination public key does not match destinationPublicKey")
-        if body.cipher < s.cipher:
-            return self._fail(f"receiver chose cipher {body.cipher} below {s.cipher}")
-        transcript = self._open_body + body.unsigned()
-        try:
-            keys = crypto.derive_keys(
-                session=self.session, own_static=s.static_key, own_ephemeral=self._ephemeral,
-                peer_static=body.static, peer_ephemeral=body.ephemeral,
-                sender_static=crypto.public_bytes(s.static_key), receiver_static=body.static,
-                sender_ephemeral=crypto.public_bytes(self._ephemeral),
-                receiver_ephemeral=body.ephemeral, transcript=transcript)
-        except ProtocolError:
-            return []
-        if not hmac.compare_digest(crypto.confirm_tag(keys, transcript), body.confirm):
+        problem = tx_handshake.refusal(self.spec, body)
+        if problem is not None:
+            return self._fail(problem)
+        keys = tx_handshake.session_keys(self.spec, self.session, self._ephemeral,
+                                         self._open_body, body)
+        if keys is None:
             return []  # forged or corrupted OPEN_ACK: keep retrying OPEN
+        self._tx, self._rx = keys
         self.cipher = body.cipher
-        wire_cipher = 0 if s.leak_plaintext else body.cipher
-        self._tx = crypto.Protector(wire_cipher, keys.sender_to_receiver,
-                                    crypto.SENDER_TO_RECEIVER)
-        self._rx = crypto.Protector(wire_cipher, keys.receiver_to_sender,
-                                    crypto.RECEIVER_TO_SENDER)
         self.peer_uid, self.peer_id = body.server_uid, body.server_id
-        self._peer_window = body.window
-        self._set_peer_rate(rate_from_wire(body.rate_cap))
-        self.acked = RangeSet([(0, body.cumulative), *body.ranges])
+        self.pump.start(body)
         self.state = SenderState.META
         return self._send_meta(now)
 
@@ -335,20 +233,13 @@ class SenderSession:
 
     def _on_ack(self, body: Body, now: float) -> list[bytes]:
         assert isinstance(body, Ack)
-        acked = self.acked
-        if body.cumulative:
-            acked.add(0, min(body.cumulative, self.total_blocks))
-        for a, b in body.ranges:
-            acked.add(a, min(b, self.total_blocks))
-        self._peer_window = body.window
-        self._set_peer_rate(rate_from_wire(body.rate_cap))
-        self.out.resolve(body, acked, now)
+        self.pump.on_ack(body, now)
         if self.state is SenderState.DATA:
             return self._maybe_close(now)
         return []
 
     def _maybe_close(self, now: float) -> list[bytes]:
-        if self.acked.total >= self.total_blocks:
+        if self.pump.all_acked:
             self.state = SenderState.CLOSING
             self.out.reset(now)
             return self._send_fin(now)
@@ -369,13 +260,9 @@ class SenderSession:
 
     def _finish_results(self) -> list[bytes]:
         try:
-            raw = zlib.decompressobj().decompress(bytes(self._results), 256 << 20)
-            results = json.loads(raw)
-            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-                raise ValueError("results must be a list of objects")
-        except (ValueError, zlib.error):
-            return self._fail("receiver sent unreadable per-file results")
-        self.results = results
+            self.results = decode_results(bytes(self._results))
+        except ProtocolError as exc:
+            return self._fail(exc.message)
         self.state = SenderState.DONE
         return []
 
@@ -420,7 +307,7 @@ class SenderSession:
         if st is SenderState.CLOSING and now >= self._next_control:
             return self._send_fin(now)
         if st is SenderState.DATA:
-            self.out.check_timeout(self.acked, now)
+            self.out.check_timeout(self.pump.acked, now)
         return []
 
     def next_wakeup(self, now: float) -> float:
@@ -438,7 +325,7 @@ class SenderSession:
         """Abandon the transfer; returns the ABORT to send (if a session is established)."""
         out: list[bytes] = []
         if self._tx is not None and not self.finished:
-            out.append(self._datagram(Abort(ABORT_CANCELLED, "cancelled by the sender")))
+            out.append(self._datagram(Abort(AbortCode.CANCELLED, "cancelled by the sender")))
         self._fail("cancelled")
         return out
 
@@ -458,51 +345,19 @@ class SenderSession:
         by the returned view (send both with one ``sendmsg``). Above NONE a lent view is
         encrypted straight into ``buf`` (no plaintext copy).
 
-        The hot path of the sender (one call per DATA datagram): locals only, no allocation
-        besides the lent view."""
-        if self.state is not SenderState.DATA:
+        One call per DATA datagram (the bytes: :meth:`DataPump.fill`)."""
+        tx = self._tx
+        if self.state is not SenderState.DATA or tx is None:
             return 0, None
-        tx, out = self._tx, self.out
-        if tx is None or len(out.inflight) >= self.window.limit(self._peer_window):
-            return 0, None
-        bucket = self.bucket
-        if bucket.rate_bps is not None and bucket.delay(self.spec.max_datagram, now):
-            return 0, None
-        run = out.next_run(self.acked)
-        if run is None:
-            return 0, None
-        first, n, again = run
-        seq = self._seq
-        self._seq = seq + 1
-        offset = first * BLOCK_SIZE
-        nbytes = n * BLOCK_SIZE
-        if offset + nbytes > self.spec.total_bytes:
-            nbytes = self.spec.total_bytes - offset
-        _DATA_HEAD.pack_into(buf, 0, MAGIC, VERSION, _DATA, self.session, seq, first)
-        head = _DATA_HEAD.size
-        lend = self._zero_copy
-        view = lend(offset, nbytes) if lend is not None else None
-        extra = None
-        if view is None:
-            self._source.read_into(offset, memoryview(buf)[head:head + nbytes])
-            length = wire = tx.seal(buf, head, nbytes, seq)
-        elif tx.cipher == 0:
-            extra, length, wire = view, head, head + nbytes
-        else:
-            length = wire = tx.seal_from(buf, head, view, seq)
-        bucket.consume(wire)
-        self.blocks_sent += n
-        # loss, timeout, or blocks sent before a re-handshake (receiver restarted)
-        self.blocks_retransmitted += out.sent(seq, first, n, again, now)
-        self.packets_sent += 1
-        self.bytes_sent += wire
-        self.last_send = now
+        length, extra, wire = self.pump.fill(buf, now, self.session, self._seq, tx)
+        if length:
+            self._seq += 1
+            self.packets_sent += 1
+            self.bytes_sent += wire
+            self.last_send = now
         return length, extra
 
 
-_DATA: Final = int(DType.DATA)
-_DATA_HEAD: Final = struct.Struct(HEADER.format + DATA_PREFIX.format.lstrip(">"))
-"""Header and first-block prefix of a DATA datagram, packed in one call."""
 _Handler = Callable[[SenderSession, Body, float], list[bytes]]
 _O, _M, _D, _C = SenderState.OPENING, SenderState.META, SenderState.DATA, SenderState.CLOSING
 _TABLE: dict[tuple[SenderState, DType], _Handler] = {

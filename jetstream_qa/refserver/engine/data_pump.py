@@ -1,0 +1,155 @@
+"""What a sender puts in DATA datagrams and how fast, sans-IO (``docs/protocol.md`` 5.5-5.6).
+
+Theory of operation
+-------------------
+:class:`DataPump` holds the data side of one sending transfer: the blocks the receiver
+acknowledged (:class:`~jetstream_qa.wire.ranges.RangeSet`), what is in flight and must go
+again (``outstanding.py``), the congestion window and the pacing (``congestion.py``: the
+smaller of this server's own cap and the receiver's ``rateCap``). ``sender_core.SenderSession``
+owns the protocol around it -- states, keys, sequence numbers -- and asks :meth:`fill` for
+each DATA datagram once the session is in DATA state.
+
+:meth:`fill` is the sender's hot path (one call per datagram): it writes header, first-block
+prefix and block bytes (read through the :class:`~.sender_model.Source`, or lent by it
+without a copy) into the caller's buffer and protects them; locals only, no allocation
+besides the lent view.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Final
+
+from jetstream_qa.refserver.engine.bandwidth import pacing_rate, rate_from_wire
+from jetstream_qa.refserver.engine.congestion import TokenBucket, Window
+from jetstream_qa.refserver.engine.outstanding import Outstanding
+from jetstream_qa.refserver.engine.sender_model import SendSpec, Source
+from jetstream_qa.wire import crypto
+from jetstream_qa.wire.data import (
+    BLOCK_SIZE,
+    DATA_PREFIX,
+    HEADER,
+    MAGIC,
+    VERSION,
+    Ack,
+    DType,
+    OpenAck,
+    blocks_for,
+    max_blocks_per_datagram,
+)
+from jetstream_qa.wire.ranges import RangeSet
+
+__all__ = ["DataPump"]
+
+INITIAL_PEER_WINDOW: Final = 64
+"""Datagrams in flight allowed before the receiver's first window arrives."""
+_DATA: Final = int(DType.DATA)
+_DATA_HEAD: Final = struct.Struct(HEADER.format + DATA_PREFIX.format.lstrip(">"))
+"""Header and first-block prefix of a DATA datagram, packed in one call."""
+_NOTHING: Final = (0, None, 0)
+
+
+class DataPump:
+    """The data side of one sending transfer (see the module docstring)."""
+
+    def __init__(self, spec: SendSpec, source: Source, rate_bps: float | None) -> None:
+        self.total_bytes = spec.total_bytes
+        self.max_datagram = spec.max_datagram
+        self.total_blocks = blocks_for(spec.total_bytes)
+        self._source = source
+        self._zero_copy: Callable[[int, int], memoryview | None] | None = getattr(
+            source, "view", None)
+        self.acked = RangeSet()
+        self.window = Window()
+        self.out = Outstanding(self.total_blocks, max_blocks_per_datagram(spec.max_datagram),
+                               self.window)
+        self.peer_window = INITIAL_PEER_WINDOW
+        self.local_rate = rate_bps
+        """This server's own cap (sendRateMax, outgoing allowance); see :meth:`set_rate`."""
+        self.peer_rate: float | None = None
+        """The receiver's advertised ``rateCap`` (OPEN_ACK / ACK), ``None`` = no cap."""
+        self.bucket = TokenBucket(rate_bps)
+        self.blocks_sent = self.blocks_retransmitted = 0
+
+    # --- rate -----------------------------------------------------------------------------
+    def set_rate(self, rate_bps: float | None) -> None:
+        """Set this server's own cap (bit/s, ``None`` = unlimited); the pacing rate is
+        ``min(own cap, the receiver's rateCap)`` (``docs/protocol.md`` 5.6)."""
+        self.local_rate = rate_bps
+        self.bucket.set_rate(pacing_rate(rate_bps, self.peer_rate))
+
+    def set_peer_rate(self, rate_bps: float | None) -> None:
+        """Take the receiver's ``rateCap`` (``None`` = no cap)."""
+        if rate_bps != self.peer_rate:
+            self.peer_rate = rate_bps
+            self.bucket.set_rate(pacing_rate(self.local_rate, rate_bps))
+
+    # --- what the receiver holds ----------------------------------------------------------
+    def reset(self, now: float) -> None:
+        """A new session begins: nothing in flight, the receiver's window and cap unknown."""
+        self.out.reset(now)
+        self.peer_window = INITIAL_PEER_WINDOW
+        self.set_peer_rate(None)
+
+    def start(self, ack: OpenAck) -> None:
+        """The session is keyed: the blocks the receiver already holds count as acked."""
+        self.peer_window = ack.window
+        self.set_peer_rate(rate_from_wire(ack.rate_cap))
+        self.acked = RangeSet([(0, ack.cumulative), *ack.ranges])
+
+    def on_ack(self, ack: Ack, now: float) -> None:
+        """Take an ACK: held blocks, the receiver's window and cap, losses and deliveries."""
+        acked = self.acked
+        if ack.cumulative:
+            acked.add(0, min(ack.cumulative, self.total_blocks))
+        for a, b in ack.ranges:
+            acked.add(a, min(b, self.total_blocks))
+        self.peer_window = ack.window
+        self.set_peer_rate(rate_from_wire(ack.rate_cap))
+        self.out.resolve(ack, acked, now)
+
+    @property
+    def all_acked(self) -> bool:
+        return self.acked.total >= self.total_blocks
+
+    # --- DATA -----------------------------------------------------------------------------
+    def fill(self, buf: bytearray, now: float, session: int, seq: int,
+             tx: crypto.Protector) -> tuple[int, memoryview | None, int]:
+        """Write DATA datagram ``seq`` of ``session`` into ``buf``, protected by ``tx``.
+
+        Returns ``(length, extra, wire)``: the datagram is ``buf[:length]`` followed by
+        ``extra`` when not None (at MIN_CIPHER_NONE a lent view is not copied; send both
+        with one ``sendmsg``), ``wire`` bytes in all. ``(0, None, 0)`` when nothing may be
+        sent now (window full, rate cap, nothing left); ``seq`` is then unused."""
+        out = self.out
+        if len(out.inflight) >= self.window.limit(self.peer_window):
+            return _NOTHING
+        bucket = self.bucket
+        if bucket.rate_bps is not None and bucket.delay(self.max_datagram, now):
+            return _NOTHING
+        run = out.next_run(self.acked)
+        if run is None:
+            return _NOTHING
+        first, n, again = run
+        offset = first * BLOCK_SIZE
+        nbytes = n * BLOCK_SIZE
+        if offset + nbytes > self.total_bytes:
+            nbytes = self.total_bytes - offset
+        _DATA_HEAD.pack_into(buf, 0, MAGIC, VERSION, _DATA, session, seq, first)
+        head = _DATA_HEAD.size
+        lend = self._zero_copy
+        view = lend(offset, nbytes) if lend is not None else None
+        extra = None
+        if view is None:
+            self._source.read_into(offset, memoryview(buf)[head:head + nbytes])
+            length = wire = tx.seal(buf, head, nbytes, seq)
+        elif tx.cipher == 0:
+            extra, length, wire = view, head, head + nbytes
+        else:
+            length = wire = tx.seal_from(buf, head, view, seq)
+        bucket.consume(wire)
+        self.blocks_sent += n
+        # loss, timeout, or blocks sent before a re-handshake (receiver restarted)
+        self.blocks_retransmitted += out.sent(seq, first, n, again, now)
+        return length, extra, wire
