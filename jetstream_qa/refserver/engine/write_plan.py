@@ -46,7 +46,14 @@ directories (manifests list a directory's files together). Measured with ``strac
 5,000 1 KiB files in 10 directories (begin, write, finish): 93,812 system calls before the
 walk existed, 168,745 walking from the root at every open and finish, 93,904 with this
 cache. Wall-clock timing on the shared test machine was too noisy to compare."""
-
+DIRTY_BEHIND = 64 << 20
+"""How far behind a file's write head :meth:`ReceivePlan.writeback` lets written data stay
+unwritten to the device: older ranges are waited for (``sync_file_range`` WAIT_BEFORE |
+WRITE | WAIT_AFTER), so each file holds at most this much (plus one writeback interval) of
+dirty page cache. Without a bound a receiver accepts data as fast as memory takes it and
+then stalls when the kernel's dirty limit throttles it (the load run measured 15-25 s of
+page-cache speed, then the disk's): the bound makes the receiver's pace the device's from
+the first second, as a file-transfer server's should be. Why 64 MiB: see MEASURED_BEHIND."""
 
 @dataclass(slots=True)
 class EntryState:
@@ -110,6 +117,10 @@ class ReceivePlan:
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._dirty: set[int] = set()
         """Entries written since the last flush()."""
+        self._head: dict[int, int] = {}
+        """Per entry: the end of its furthest write (the write head)."""
+        self._settled: dict[int, int] = {}
+        """Per entry: the offset below which writeback() waited for the device."""
         self._closed = False
 
     def wants_data(self, index: int) -> bool:
@@ -143,6 +154,8 @@ class ReceivePlan:
             while done < len(data):
                 done += os.pwrite(fd, memoryview(data)[done:], offset + done)
             self._dirty.add(index)
+            if offset + done > self._head.get(index, 0):
+                self._head[index] = offset + done
         except OSError as exc:
             self._fail(index, exc)
 
@@ -167,18 +180,27 @@ class ReceivePlan:
                 self._fail(index, exc)
 
     def writeback(self) -> None:
-        """Start writing the data written so far to the device without waiting for it
-        (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on the open entries written since
-        the last :meth:`flush`; a no-op elsewhere). Performance only: the fsync of
-        :meth:`flush` at completion then finds little left; durability still comes from
-        :meth:`flush` alone."""
-        start_writeback = fs_sync.sync_file_range()
-        if start_writeback is None:
+        """Start writing the data written so far to the device, and wait for the part of
+        each file more than :data:`DIRTY_BEHIND` bytes behind its write head (Linux
+        ``sync_file_range`` on the open entries written since the last :meth:`flush`; a
+        no-op elsewhere). Called from the write-behind thread, so the wait holds back only
+        that thread; its bounded buffers then hold back ACKs, and the sender slows to the
+        device's pace instead of the page cache's. Not durability: the fsync of
+        :meth:`flush` at checkpoints and completion is (it then finds little left); an I/O
+        error is left for that fsync to report."""
+        range_sync = fs_sync.sync_file_range()
+        if range_sync is None:
             return
         for index in list(self._dirty):
             fd = self._fds.get(index)
-            if fd is not None:
-                start_writeback(fd, 0, 0, fs_sync.SYNC_FILE_RANGE_WRITE)
+            if fd is None:
+                continue
+            range_sync(fd, 0, 0, fs_sync.SYNC_FILE_RANGE_WRITE)
+            settled = self._settled.get(index, 0)
+            behind = self._head.get(index, 0) - DIRTY_BEHIND
+            if behind > settled:
+                range_sync(fd, settled, behind - settled, fs_sync.SYNC_FILE_RANGE_SETTLE)
+                self._settled[index] = behind
 
     def finish(self) -> list[dict[str, str]]:
         """Carry out the decision of every entry and close everything.
