@@ -11,9 +11,10 @@ number, so neither our own set-up (file sets, connections) nor the stop is in it
 The window is aligned to whole series windows (``window_s``, 1 s by default): it starts at
 the first window boundary at or after ``first transfer start + warmup`` and ends at the last
 boundary at or before the stop, so every sample in it is a complete second of work. A
-transfer cancelled at stop never counts its bytes, so the seconds it was running would look
-slow: the caller passes as ``stop`` the earlier of the stop and the start of the earliest
-transfer cancelled at stop (those seconds are ramp-down).
+transfer cancelled at stop counts the bytes the receiver had acknowledged (``blocksAcked``
+of its Transfer structure), spread over the seconds it ran; when a server does not say, its
+bytes never count and those seconds would look slow, so the caller then passes as ``stop``
+the earlier of the stop and that transfer's start (those seconds are ramp-down).
 
 Where the ramp ends is not always the spawn time: on a disk-backed pair the first seconds
 can run from the page cache (measured on the 2-core CI machine at scale 1.0: 1.3-1.8 GB/s for
