@@ -18,7 +18,8 @@ the earlier of the stop and that transfer's start (those seconds are ramp-down).
 
 Where the ramp ends is not always the spawn time: on a disk-backed pair the first seconds
 can run from the page cache (measured on the 2-core CI machine at scale 1.0: 1.3-1.8 GB/s for
-about 10 s, then 200-300 MB/s once dirty-page write-back throttles). With the automatic
+about 10 s, then 200-300 MB/s once dirty-page write-back throttles; the reference receiver
+now bounds its dirty data per file, a server under test may not). With the automatic
 warm-up (no ``--js-warmup``) the window's start is moved further by the **MSER-5** rule
 (White 1997, "An effective truncation heuristic for bias reduction in simulation output";
 the usual warm-up detector of simulation output analysis): cut the samples into batches of
