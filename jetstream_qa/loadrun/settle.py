@@ -15,7 +15,7 @@ class of the client.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jetstream_qa.binding import Operations
@@ -25,7 +25,7 @@ from jetstream_qa.loadrun.ledger import Settlement
 if TYPE_CHECKING:
     from jetstream_qa.loadrun.session import LoadSession
 
-__all__ = ["settle_transfers"]
+__all__ = ["acked_bytes", "settle_transfers"]
 
 
 def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[str, Any]], *,
@@ -63,8 +63,10 @@ def settle_transfers(session: LoadSession, api: Any, transfers: Sequence[dict[st
             if item.action == "cancel" or ops.status(final) == "cancelled":
                 if session.ledger.settle(item.intent.dest_path):
                     session.recorder.note_transfer_id(item.transfer_id)
-                    session.recorder.note_cancelled_at_stop(item.intent.dest_path,
-                                                            started=item.intent.started)
+                    session.recorder.note_cancelled_at_stop(
+                        item.intent.dest_path, started=item.intent.started,
+                        scenario=item.intent.scenario, acked_bytes=acked_bytes(final),
+                        ended=_end_time(final))
                 continue
         fire(item)
     return len(plan)
@@ -97,3 +99,26 @@ def _cancel_unmapped(ops: Operations, transfer_id: int) -> None:
         raise
     except Exception:  # an unmapped refusal; the record read after this decides
         return
+
+
+def acked_bytes(transfer: Mapping[str, Any]) -> int | None:
+    """Bytes the receiver had acknowledged of a transfer: ``totalBytes`` times the share of
+    its blocks acknowledged (``blocksAcked / totalBlocks``, Transfer structure page; exact to
+    a block per file). None when the server does not give the three counts."""
+    try:
+        total, blocks = int(transfer["totalBytes"]), int(transfer["totalBlocks"])
+        acked = int(transfer["blocksAcked"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if blocks <= 0 or total < 0 or acked < 0:
+        return None
+    return min(total, total * acked // blocks)
+
+
+def _end_time(transfer: Mapping[str, Any]) -> float:
+    """Epoch second a cancelled transfer stopped: the server's ``endTime`` (microseconds)
+    when it gives one, else now (it was just cancelled, or left running)."""
+    end_us = transfer.get("endTime")
+    if isinstance(end_us, int | float) and end_us > 0:
+        return float(end_us) / 1e6
+    return time.time()

@@ -63,8 +63,11 @@ class LoadRecorder:
         self.first_transfer_start: float | None = None
         """Epoch second the earliest transfer of the run started (failed ones included)."""
         self.first_cancelled_start: float | None = None
-        """Start of the earliest transfer cancelled at stop: its bytes never count, so the
-        seconds after it are ramp-down, not steady state."""
+        """Start of the earliest transfer cancelled at stop whose acknowledged bytes are
+        unknown: they never count, so the seconds after it are ramp-down, not steady
+        state."""
+        self.acked_at_stop_bytes = 0
+        """Bytes the receiver had acknowledged of transfers cancelled at stop (in goodput)."""
 
     # --- feeding ------------------------------------------------------------------------
     def record_request(self, request_type: str, name: str, response_time_ms: float, *,
@@ -106,16 +109,32 @@ class LoadRecorder:
         self.transfer_ids.add(transfer_id)
 
     def note_cancelled_at_stop(self, dest_path: str | None = None, *,
-                               started: float | None = None) -> None:
-        """A transfer still running when its user was stopped was cancelled (not a failure,
-        not delivered; it may have left finished files under ``dest_path``, reported so that
-        they can be told apart from delivered ones)."""
+                               started: float | None = None, scenario: str | None = None,
+                               acked_bytes: int | None = None,
+                               ended: float | None = None) -> None:
+        """A transfer still running when its user was stopped was cancelled (not a failure;
+        it may have left finished files under ``dest_path``, reported so that they can be
+        told apart from delivered ones).
+
+        With ``scenario``, ``started``, ``ended`` and ``acked_bytes`` (what the receiver had
+        acknowledged when it stopped) those bytes count as goodput, spread over
+        [``started``, ``ended``] like a finished transfer's: bytes written and acknowledged
+        during the run are the server's work in those seconds, as iperf3 counts the bytes
+        of its last interval. Without them the transfer's seconds would look idle, so the
+        measured window then ends at its start (:attr:`first_cancelled_start`)."""
         self.cancelled_at_stop += 1
-        if started and (self.first_cancelled_start is None
-                        or started < self.first_cancelled_start):
-            self.first_cancelled_start = started
+        if started and (self.first_transfer_start is None or started < self.first_transfer_start):
+            self.first_transfer_start = started
         if dest_path is not None:
             self.cancelled_at_stop_paths.append(dest_path)
+        if acked_bytes is not None and started and ended and scenario:
+            self.acked_at_stop_bytes += acked_bytes
+            self.delivered_bytes += acked_bytes
+            self.goodput.add(scenario, start=started, end=max(started, ended),
+                             nbytes=acked_bytes)
+        elif started and (self.first_cancelled_start is None
+                          or started < self.first_cancelled_start):
+            self.first_cancelled_start = started
 
     # --- merging ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +156,7 @@ class LoadRecorder:
             "cancelledAtStopPaths": list(self.cancelled_at_stop_paths),
             "firstTransferStart": self.first_transfer_start,
             "firstCancelledStart": self.first_cancelled_start,
+            "ackedAtStopBytes": self.acked_at_stop_bytes,
         }
 
     def drain(self) -> dict[str, Any]:
@@ -164,6 +184,7 @@ class LoadRecorder:
             self.delivered_bytes += int(data["deliveredBytes"])
             self.transfer_ids.update(str(t) for t in data["transferIds"])
             self.cancelled_at_stop += int(data.get("cancelledAtStop", 0))
+            self.acked_at_stop_bytes += int(data.get("ackedAtStopBytes", 0))
             self.cancelled_at_stop_paths.extend(str(p)
                                                 for p in data.get("cancelledAtStopPaths", ()))
             cancelled = data.get("firstCancelledStart")

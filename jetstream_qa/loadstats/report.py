@@ -14,6 +14,7 @@ Shape (``/tmp/brief.md``, "Shared facts"; schema ``jetstream-qa/load/1``)::
                  "byScenario": {name: {"totalBytes", "meanBytesPerSecond",
                                        "steadyBytesPerSecond"}}},
      "transfers": {"count", "failures", "cancelledAtStop", "cancelledAtStopPaths",
+                   "cancelledAtStopAckedBytes",
                    "throughputBytesPerSecond": {p50, p90, p95, p99, min, max}},
      "latency": {"<type> <name>": {count, failures, p50, p90, p95, p99, max, series}},
      "errors": [{name, error, occurrences}], "serverCounters": {...}, "checks": [...]}
@@ -222,6 +223,7 @@ def build_load_report(metrics: RunMetrics, *, environment: Mapping[str, Any],
         "transfers": {"count": rec.transfers, "failures": rec.transfer_failures,
                       "cancelledAtStop": rec.cancelled_at_stop,
                       "cancelledAtStopPaths": sorted(rec.cancelled_at_stop_paths),
+                      "cancelledAtStopAckedBytes": rec.acked_at_stop_bytes,
                       "throughputBytesPerSecond": _summary(rec.throughput)},
         "latency": latency,
         "errors": [{"name": key, "error": error, "occurrences": n}

@@ -11,13 +11,15 @@ number, so neither our own set-up (file sets, connections) nor the stop is in it
 The window is aligned to whole series windows (``window_s``, 1 s by default): it starts at
 the first window boundary at or after ``first transfer start + warmup`` and ends at the last
 boundary at or before the stop, so every sample in it is a complete second of work. A
-transfer cancelled at stop never counts its bytes, so the seconds it was running would look
-slow: the caller passes as ``stop`` the earlier of the stop and the start of the earliest
-transfer cancelled at stop (those seconds are ramp-down).
+transfer cancelled at stop counts the bytes the receiver had acknowledged (``blocksAcked``
+of its Transfer structure), spread over the seconds it ran; when a server does not say, its
+bytes never count and those seconds would look slow, so the caller then passes as ``stop``
+the earlier of the stop and that transfer's start (those seconds are ramp-down).
 
 Where the ramp ends is not always the spawn time: on a disk-backed pair the first seconds
 can run from the page cache (measured on the 2-core CI machine at scale 1.0: 1.3-1.8 GB/s for
-about 10 s, then 200-300 MB/s once dirty-page write-back throttles). With the automatic
+about 10 s, then 200-300 MB/s once dirty-page write-back throttles; the reference receiver
+now bounds its dirty data per file, a server under test may not). With the automatic
 warm-up (no ``--js-warmup``) the window's start is moved further by the **MSER-5** rule
 (White 1997, "An effective truncation heuristic for bias reduction in simulation output";
 the usual warm-up detector of simulation output analysis): cut the samples into batches of
@@ -205,8 +207,10 @@ def steady_state(samples: Sequence[float]) -> str:
     v1 = sum((b - m1) ** 2 for b in first) / (half - 1)
     v2 = sum((b - m2) ** 2 for b in second) / (half - 1)
     se = math.sqrt((v1 + v2) / half)
+    if _flat(batches):
+        return _FLAT
     if se == 0:
-        return "reached" if m1 == m2 else "not reached: the two halves differ"
+        return "not reached: the two halves differ"
     df = (v1 + v2) ** 2 / ((v1 ** 2 + v2 ** 2) / (half - 1)) if v1 + v2 else 1.0
     t = abs(m1 - m2) / se
     quantile = _T995[min(len(_T995), max(1, int(df))) - 1]
@@ -214,6 +218,18 @@ def steady_state(samples: Sequence[float]) -> str:
         return (f"not reached: the window's first half averages {m1:.4g} B/s and its second "
                 f"{m2:.4g} B/s (Welch t {t:.1f} > {quantile}); run longer")
     return "reached"
+
+
+_FLAT: Final = ("unknown: every batch of the window has the same goodput, as when the "
+                "window lies inside transfers that span it (a transfer's bytes are spread "
+                "evenly over the seconds it ran): its seconds cannot show the variation, so "
+                "there is no interval; run longer than a transfer takes")
+
+
+def _flat(batches: Sequence[float]) -> bool:
+    """All batch means equal (to rounding): the seconds carry no information on noise."""
+    top = max(abs(b) for b in batches) if batches else 0.0
+    return len(batches) >= 2 and max(batches) - min(batches) <= 1e-9 * top
 
 
 def batch_means(samples: Sequence[float]) -> tuple[int, list[float]]:
@@ -237,14 +253,16 @@ def _lag1(values: Sequence[float]) -> float | None:
 
 def steady_goodput(samples: Sequence[float]) -> SteadyGoodput | None:
     """Mean and batch-means 95 % interval of the window's per-second samples (see the module
-    docstring); None without samples."""
+    docstring); None without samples. No interval when the batch means are all equal: such
+    a window lies inside transfers spanning it, and a zero-width interval would claim a
+    precision the seconds do not have."""
     if not samples:
         return None
     values = [float(v) for v in samples]
     mean = sum(values) / len(values)
     size, batches = batch_means(values)
     low = high = None
-    if len(batches) >= 2:
+    if len(batches) >= 2 and not _flat(batches):
         bmean = sum(batches) / len(batches)
         sd = math.sqrt(sum((b - bmean) ** 2 for b in batches) / (len(batches) - 1))
         half = t_quantile_975(len(batches) - 1) * sd / math.sqrt(len(batches))

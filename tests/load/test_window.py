@@ -12,6 +12,7 @@ import pytest
 
 from jetstream_qa.loadrun.filesets import FileSet, FileSetRecipe
 from jetstream_qa.loadrun.health import run_problems
+from jetstream_qa.loadrun.settle import acked_bytes
 from jetstream_qa.loadstats import LoadRecorder, RunMetrics
 from jetstream_qa.loadstats.live import live_goodput, sparkline
 from jetstream_qa.loadstats.report import build_load_report
@@ -111,6 +112,49 @@ def test_first_transfer_start_survives_worker_merges() -> None:
     assert master.first_transfer_start == T0 + 3.0
 
 
+def _long_transfers(acked: int | None) -> LoadRecorder:
+    """Two 1 s transfers a second at 100 MB/s for 10 s, plus one started at 0.5 s and
+    cancelled at the stop (10.2 s) having delivered 100 MB/s too, when ``acked`` says so."""
+    rec = LoadRecorder()
+    for i in range(10):
+        rec.record_transfer("small", start=T0 + i, end=T0 + i + 1, nbytes=10**8, ok=True)
+    rec.note_cancelled_at_stop("p/u1/t0", started=T0 + 0.5, scenario="large",
+                               acked_bytes=acked, ended=T0 + 10.2)
+    return rec
+
+
+def test_a_transfer_cancelled_at_stop_counts_what_was_acknowledged() -> None:
+    """Its acknowledged bytes are goodput over the seconds it ran, so the window reaches the
+    stop; with no acknowledged count the window ends where it started (those seconds
+    would look idle) -- the short run of a scenario with long transfers."""
+    known = RunMetrics(_long_transfers(97 * 10**7), started=T0, ended=T0 + 10.4,
+                       stop=T0 + 10.2, warmup_s=1.0)
+    assert (known.window.start, known.window.end) == (T0 + 1.0, T0 + 10.0)
+    assert known.steady is not None and known.steady.mean == pytest.approx(2e8)
+    report = build_load_report(known, environment={}, settings={}, checks=[])
+    assert report["transfers"]["cancelledAtStopAckedBytes"] == 97 * 10**7
+    assert report["goodput"]["totalBytes"] == 10**9 + 97 * 10**7
+    unknown = RunMetrics(_long_transfers(None), started=T0, ended=T0 + 10.4,
+                         stop=T0 + 10.2, warmup_s=1.0)
+    assert unknown.window.duration == 0 and unknown.steady is None
+    master = LoadRecorder()
+    master.merge(_long_transfers(5).drain())
+    master.merge(_long_transfers(7).drain())
+    assert master.acked_at_stop_bytes == 12 and master.delivered_bytes == 2 * 10**9 + 12
+
+
+@pytest.mark.parametrize(("transfer", "expected"), [
+    ({"totalBytes": 1000, "totalBlocks": 4, "blocksAcked": 3}, 750),
+    ({"totalBytes": 1000, "totalBlocks": 4, "blocksAcked": 4}, 1000),
+    ({"totalBytes": 1000, "totalBlocks": 4, "blocksAcked": 9}, 1000),  # never above the total
+    ({"totalBytes": 1000, "totalBlocks": 0, "blocksAcked": 0}, None),
+    ({"totalBytes": 1000, "blocksAcked": 3}, None),
+    ({"totalBytes": "x", "totalBlocks": 4, "blocksAcked": 3}, None)])
+def test_acknowledged_bytes_from_the_transfer_structure(transfer: dict, expected: int | None
+                                                         ) -> None:
+    assert acked_bytes(transfer) == expected
+
+
 @pytest.mark.parametrize(("value", "text"), [
     (55437622.3, "55.4 MB/s"), (1116709639, "1.12 GB/s"), (999.0, "999 B/s"),
     (999.96, "1.00 kB/s"), (None, "-")])
@@ -206,7 +250,10 @@ def test_steady_state_flags_a_window_still_settling_and_rarely_a_stationary_one(
     assert flagged_flat <= 3
     assert flagged_burst == 200
     assert steady_state([1e9] * 5).startswith("unknown")
-    assert steady_state([1e9] * 20) == "reached"
+    # equal seconds: the window lies inside transfers spanning it, so no verdict, no interval
+    assert steady_state([1e9] * 20).startswith("unknown: every batch")
+    flat = steady_goodput([1e9] * 20)
+    assert flat is not None and flat.mean == 1e9 and flat.ci_low is None
 
 
 def test_the_steady_state_verdict_reaches_load_json() -> None:

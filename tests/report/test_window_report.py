@@ -63,3 +63,13 @@ def test_load_problems_fail_the_review() -> None:
     assert doc["status"] == "FAIL" and doc["exitCode"] == 1
     assert any(i["kind"] == "load-problem" for i in doc["attention"])
     assert "the target stopped answering" in render_html(doc)
+
+
+def test_a_window_not_at_steady_state_says_so_in_the_html() -> None:
+    doc = load_document(seed=6)
+    steady_html = render_html(_doc(doc))
+    doc["goodput"]["steady"]["steadyState"] = ("not reached: the window's first half averages "
+                                               "9.5e+07 B/s and its second 4.7e+07 B/s")
+    html = render_html(_doc(doc))
+    assert "steady state not reached: the window&#39;s first half" in html
+    assert "steady state not reached" not in steady_html

@@ -2,7 +2,8 @@
 
 Requirement: encrypting from a lent view is the same datagram as encrypting in place; a
 coalescing write-behind sink writes exactly the bytes it was given, in place, whatever the
-order; early writeback changes no byte; a finished session no longer takes a share of the
+order; early writeback changes no byte and bounds each file's unwritten data to
+``DIRTY_BEHIND`` behind its write head; a finished session no longer takes a share of the
 receiver's window.
 """
 
@@ -17,6 +18,7 @@ import pytest
 from test_data_simulation import MemorySinks, make_spec, run
 
 from jetstream_qa.constants import OverwriteMode
+from jetstream_qa.refserver.engine import fs_sync, write_plan
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.layout import Layout
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
@@ -129,6 +131,50 @@ def test_early_writeback_changes_no_byte(tmp_path: Path) -> None:
     assert [r["outcome"] for r in plan.finish()] == ["written", "written"]
     assert (tmp_path / "d" / "a.bin").read_bytes() == data[:3 << 20]
     assert (tmp_path / "d" / "b.bin").read_bytes() == data[3 << 20:]
+
+
+def test_writeback_waits_for_what_lies_far_behind_the_write_head(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each writeback() waits (WAIT_BEFORE|WRITE|WAIT_AFTER) for the range from where the
+    last wait ended to DIRTY_BEHIND behind the furthest write, so the waited ranges tile
+    [0, head - DIRTY_BEHIND) exactly; a rewrite behind the head (a retransmission) moves
+    nothing back; the bytes are unchanged."""
+    behind = 2 << 20
+    monkeypatch.setattr(write_plan, "DIRTY_BEHIND", behind)
+    real = fs_sync.sync_file_range()
+    if real is None:
+        pytest.skip("no sync_file_range on this platform")
+    calls: list[tuple[int, int, int]] = []
+
+    def recording(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        calls.append((offset, nbytes, flags))
+        return int(real(fd, offset, nbytes, flags))
+
+    monkeypatch.setattr(fs_sync, "sync_file_range", lambda: recording)
+    size, chunk = 9 << 20, 1 << 20
+    plan = ReceiveStorage(tmp_path).begin([Entry("big.bin", size, 0)], destination_path="d",
+                                          flags=3, overwrite_mode=int(OverwriteMode.ALWAYS))
+    data = os.urandom(size)
+    heads = []
+    for off in range(0, size, chunk):
+        plan.write(0, off, memoryview(data)[off:off + chunk])
+        if off >= 4 * chunk:  # a retransmitted chunk far behind the head
+            plan.write(0, off - 4 * chunk, memoryview(data)[off - 4 * chunk:off - 3 * chunk])
+        plan.writeback()
+        heads.append(off + chunk)
+    settles = [(o, n) for o, n, f in calls if f == fs_sync.SYNC_FILE_RANGE_SETTLE]
+    starts = [(o, n) for o, n, f in calls if f == fs_sync.SYNC_FILE_RANGE_WRITE]
+    assert starts == [(0, 0)] * len(heads)  # every call starts writeback of the whole file
+    expected, settled = [], 0
+    for head in heads:
+        if head - behind > settled:
+            expected.append((settled, head - behind - settled))
+            settled = head - behind
+    assert settles == expected
+    assert settled == size - behind
+    plan.flush()
+    assert [r["outcome"] for r in plan.finish()] == ["written"]
+    assert (tmp_path / "d" / "big.bin").read_bytes() == data
 
 
 def _open_ack_window(rx: Any, now: float) -> int:

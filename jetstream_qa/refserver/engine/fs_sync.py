@@ -1,9 +1,11 @@
 """Linux durability calls that ``os`` lacks, through ctypes (which releases the GIL).
 
 ``syncfs(2)`` makes a whole file system durable in one call; ``sync_file_range(2)`` with
-``SYNC_FILE_RANGE_WRITE`` starts writeback of a file without waiting. Both are looked up in
-libc once; where they do not exist the callers fall back (per-file fsync, no early
-writeback).
+``SYNC_FILE_RANGE_WRITE`` starts writeback of a file without waiting, and with
+``SYNC_FILE_RANGE_WAIT_BEFORE | WRITE | WAIT_AFTER`` (:data:`SYNC_FILE_RANGE_SETTLE`) returns
+once a range's pages are on the device (not a durability promise: no metadata, no device
+cache flush). Both are looked up in libc once; where they do not exist the callers fall back
+(per-file fsync, no early writeback).
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import ctypes
 import os
 from typing import Any
 
-__all__ = ["SYNC_FILE_RANGE_WRITE", "sync_file_range", "syncfs"]
+__all__ = ["SYNC_FILE_RANGE_SETTLE", "SYNC_FILE_RANGE_WRITE", "sync_file_range", "syncfs"]
 
+SYNC_FILE_RANGE_WAIT_BEFORE = 1
 SYNC_FILE_RANGE_WRITE = 2
+SYNC_FILE_RANGE_WAIT_AFTER = 4
+SYNC_FILE_RANGE_SETTLE = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | \
+    SYNC_FILE_RANGE_WAIT_AFTER
+"""Wait for writeback already under way, write what is still dirty, wait for that too."""
 _found: dict[str, Any] = {}
 
 
