@@ -22,11 +22,14 @@ Every wait here has a deadline; nothing sleeps except a poll with one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import termios
 import threading
 import time
 from types import TracebackType
@@ -48,6 +51,9 @@ __all__ = ["CommandCapture", "IfaceCapture", "open_capture"]
 _STOP_TIMEOUT_S: Final = 5.0
 _SNIFF_BUFFER: Final = 32 << 20
 _SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
+_SOL_PACKET: Final = getattr(socket, "SOL_PACKET", 263)
+_PACKET_STATISTICS: Final = 6
+"""``<linux/if_packet.h>``: ``struct tpacket_stats {unsigned tp_packets, tp_drops;}``."""
 
 
 class _LiveCapture:
@@ -58,6 +64,7 @@ class _LiveCapture:
         self.source, self.filter, self.limits = source, flt, limits
         self._sink = sink(flt, limits)
         self._timer: threading.Timer | None = None
+        self._drops = 0
 
     @property
     def packets(self) -> list[WirePacket]:
@@ -78,13 +85,32 @@ class _LiveCapture:
         """The packets kept so far."""
         return self._sink.snapshot()
 
-    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
+    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> bool:
         """Wait (bounded) until no packet arrived for ``quiet_s``: lets the tail of the
         traffic through a lagging capture path before it stops. The quiet time counts from
-        the call at the earliest, so a capture that has seen nothing yet still waits."""
+        the call at the earliest, so a capture that has seen nothing yet still waits.
+
+        Returns:
+            False when packets were still arriving (a backlog being read, or traffic that
+            has not ended) at ``timeout``."""
         start = time.monotonic()
-        wait_until(lambda: time.monotonic() - max(start, self._sink.last_arrival) >= quiet_s,
-              timeout)
+        return wait_until(
+            lambda: time.monotonic() - max(start, self._sink.last_arrival) >= quiet_s,
+            timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until the capture has read what its source already holds, for a
+        stop that must not lose a backlog. Here: until no packet arrived for 0.3 s (a
+        source that cannot tell its backlog); :class:`IfaceCapture` asks the kernel.
+
+        Returns:
+            False when the backlog was not read within ``timeout``."""
+        return self.settle(timeout=timeout)
+
+    def kernel_drops(self) -> int:
+        """Packets the kernel dropped because the capture did not read them in time (0 for
+        sources that cannot tell)."""
+        return 0
 
     def _arm_deadline(self) -> None:
         self._timer = threading.Timer(self.limits.timeout_s, self._deadline)
@@ -139,6 +165,36 @@ class IfaceCapture(_LiveCapture):
         # returns None: scapy prints whatever a prn callback returns
         self._sink.offer(pkt)
 
+    def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until the packet socket's kernel queue is empty (``SIOCINQ`` is 0):
+        everything that crossed the interface before the call has then been read (the
+        packet in hand reaches the sink before the sniffer's loop ends at stop). Unlike
+        :meth:`settle` this ends while traffic goes on (a protocol's keep-alives), as long
+        as the reader keeps up."""
+        raw = getattr(self._socket, "ins", None)
+        if raw is None:
+            return super().drain(timeout)
+
+        def queued() -> int:
+            buf = fcntl.ioctl(raw.fileno(), termios.FIONREAD, b"\0\0\0\0")
+            return int(struct.unpack("i", buf)[0])
+
+        try:
+            return wait_until(lambda: queued() == 0, timeout)
+        except OSError:
+            return super().drain(timeout)
+
+    def kernel_drops(self) -> int:
+        """Packets the kernel dropped from this packet socket's queue so far
+        (``PACKET_STATISTICS``; reading resets the kernel's count, so it is summed here)."""
+        raw = getattr(getattr(self, "_socket", None), "ins", None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                _, drops = struct.unpack(
+                    "II", raw.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
+                self._drops += drops
+        return self._drops
+
     def _stop(self) -> None:
         from scapy.error import Scapy_Exception
 
@@ -150,6 +206,10 @@ class IfaceCapture(_LiveCapture):
                 sniffer.stop(join=False)
         if sniffer.thread is not None:
             sniffer.thread.join(_STOP_TIMEOUT_S)
+        drops = self.kernel_drops()
+        if drops and not self._sink.truncated:
+            self._sink.truncated = (f"the kernel dropped {drops} packet(s) the capture did "
+                                    "not read in time")
         self._socket.close()
 
 

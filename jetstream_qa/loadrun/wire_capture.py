@@ -26,6 +26,11 @@ from jetstream_qa.loadrun.wire_evidence import CountingSink
 
 __all__ = ["main"]
 
+_DRAIN_S = 40.0
+"""How long, after the run's stop, the capture may read the packets queued for it (its
+kernel queue holds up to 32 MiB, read at a few MB/s by a starved process under load);
+within the 60 s the Locust side waits for the result (``locust_user.wire``)."""
+
 
 def _say(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
@@ -61,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         with cap:
             _say({"ready": True, "filter": flt.bpf(iface=iface)})
             sys.stdin.readline()  # the run's test stop (or our parent's end)
-            cap.settle()
+            drained = cap.drain(_DRAIN_S)
         sink: Any = cap.sink  # the CountingSink open_capture built
+        if not drained and not sink.truncated:
+            sink.truncated = (f"the capture had not read its backlog {_DRAIN_S:g} s after "
+                              "the run's stop")
     except (CaptureFailed, CaptureNotApplicable) as exc:
         _say({"problem": f"capture source {source} failed: {exc.message}"})
         return 0

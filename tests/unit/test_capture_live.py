@@ -186,3 +186,27 @@ def test_loopback_capture_sees_each_datagram_once_and_reinjects_it(receiver):
     assert capture.inject([flipped]) == 1
     _data, addr = _recv_until(receiver, flipped.payload)
     assert addr == (original.src, original.sport)
+
+
+@pytest.mark.packet
+def test_loopback_capture_that_falls_behind_says_the_kernel_dropped_packets(receiver,
+                                                                            monkeypatch):
+    """A capture whose reader is too slow for its kernel queue is incomplete and says so
+    (``PACKET_STATISTICS``), rather than handing back a count short of the wire."""
+    from jetstream_qa.capture import stream
+    from jetstream_qa.capture.sink import Sink
+
+    class _SlowSink(Sink):
+        def offer(self, pkt):
+            time.sleep(0.01)  # a starved reader: the kernel queue fills meanwhile
+            return super().offer(pkt)
+
+    monkeypatch.setattr(stream, "_SNIFF_BUFFER", 4096)  # a queue of a few packets
+    port = receiver.getsockname()[1]
+    flt = capture.CaptureFilter("127.0.0.1", port, ("127.0.0.1",))
+    with capture.open_capture(capture.CaptureSource("iface", "lo"), flt,
+                              sink=_SlowSink) as cap:
+        capture.send_garbage("127.0.0.1", port, [b"x" * 1000] * 500)
+        assert cap.kernel_drops() > 0
+    assert "the kernel dropped" in cap.truncated
+    assert len(cap.packets) < 500
