@@ -10,17 +10,28 @@ server applies its documented default (``None`` is sent: it means "no limit" for
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from jetstream_qa.client._spec import COMMANDS, MAX_SERVER_WAIT_SECONDS
 from jetstream_qa.errors import JetStreamQAError, RequestTimeout, UsageError
 from jetstream_qa.redaction import Credential
 
-if TYPE_CHECKING:
-    from jetstream_qa.client._api import Api
+__all__ = ["UNSET", "Caller", "RecvInterface", "ResultCheck", "SendInterface", "ServerInterface",
+           "Unset"]
 
-__all__ = ["UNSET", "RecvInterface", "SendInterface", "ServerInterface", "Unset"]
+ResultCheck = Callable[[Any], JetStreamQAError | None]
+"""Inspects a successful result; returns an error to raise instead (``waitFor*`` expiry)."""
+
+
+class Caller(Protocol):
+    """What a namespace needs of its connection (:class:`~jetstream_qa.client.Api`): one
+    bounded request and the default bound."""
+
+    timeout: float
+
+    def call(self, command: str, params: Mapping[str, Any] | None = None, *,
+             timeout: float | None = None, check: ResultCheck | None = None) -> Any: ...
 
 
 class Unset(enum.Enum):
@@ -39,11 +50,11 @@ _FINISHED_TRANSFER: Final = frozenset({"complete", "error", "cancelled"})
 
 
 class _Namespace:
-    """Shared plumbing: drop unset parameters and forward to :meth:`Api.call`."""
+    """Shared plumbing: drop unset parameters and forward to :meth:`Caller.call`."""
 
     _prefix = ""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Caller) -> None:
         self._api = api
 
     def __repr__(self) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 from jetstream_qa.refserver.config import ServerConfig
 from jetstream_qa.refserver.events import EventLog
+from jetstream_qa.refserver.identity import VERSION
 from jetstream_qa.refserver.keys import ServerKeys, load_or_create_keys
 from jetstream_qa.refserver.persist import Persistence, load_server_uid
 from jetstream_qa.refserver.requests import RequestTable
@@ -49,9 +50,6 @@ from jetstream_qa.refserver.waiters import ChangeWaiter
 __all__ = ["ServerApp"]
 
 log = logging.getLogger("jetstream_qa.refserver")
-API_VERSION = 40
-REVISION = 20902
-VERSION = "2.9.2-ref"
 
 
 def _load_engine_class() -> Any:
