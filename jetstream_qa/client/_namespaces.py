@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar, cast
 
 from jetstream_qa.client._spec import COMMANDS, MAX_SERVER_WAIT_SECONDS
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.errors import JetStreamQAError, RequestTimeout, UsageError
 from jetstream_qa.redaction import Credential
 
@@ -45,8 +46,6 @@ class Unset(enum.Enum):
 
 UNSET: Final = Unset.UNSET
 _T = TypeVar("_T")
-_FINISHED_TRANSFER: Final = frozenset({"complete", "error", "cancelled"})
-"""protocol.md 3.2: waitForTransfer answers "once finished (complete, error, cancelled)"."""
 
 
 class _Namespace:
@@ -331,7 +330,8 @@ class SendInterface(_Namespace):
     def waitForTransfer(self, transferId: int, *,
                         timeout: float | Unset | None = UNSET) -> dict[str, Any]:
         """The transfer once complete/error/cancelled; RequestTimeout if not at expiry."""
-        check = _Check("send.waitForTransfer", "transferId", timeout, _FINISHED_TRANSFER)
+        check = _Check("send.waitForTransfer", "transferId", timeout,
+                       TRANSFER_FINAL_STATUSES)
         return _obj(self._wait("waitForTransfer", timeout, check,
                           transferId=transferId))
 

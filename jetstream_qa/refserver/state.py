@@ -30,11 +30,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from jetstream_qa.constants import BLOCK_SIZE, FileType, SymlinkMode
+from jetstream_qa.constants import BLOCK_SIZE, TRANSFER_FINAL_STATUSES, FileType, SymlinkMode
 from jetstream_qa.errors import NotFound, NotReady
 
 __all__ = [
-    "FINAL_STATUSES",
     "TRANSFER_TRANSITIONS",
     "BandwidthLimits",
     "DestinationRecord",
@@ -98,8 +97,6 @@ TRANSFER_TRANSITIONS: Final[dict[tuple[TransferStatus, TransferEvent], TransferS
     (_U, _E.CANCEL): TransferStatus.CANCELLED,
     (_U, _E.FAIL): TransferStatus.ERROR,
 }
-FINAL_STATUSES: Final = frozenset(
-    {TransferStatus.COMPLETE, TransferStatus.ERROR, TransferStatus.CANCELLED})
 
 
 class TransitionError(NotReady):
@@ -278,7 +275,7 @@ class TransferRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status in TRANSFER_FINAL_STATUSES
 
     def to_json(self) -> dict[str, Any]:
         """The vendor Transfer structure (with our additions)."""
@@ -354,7 +351,7 @@ def transition(record: TransferRecord, event: TransferEvent, *,
         record.start_time = max(stamp, record.request_time)
     if event is TransferEvent.FAIL:
         record.error_message = error_message or "transfer failed"
-    if record.status in FINAL_STATUSES:
+    if record.status in TRANSFER_FINAL_STATUSES:
         record.end_time = max(stamp, record.start_time or record.request_time)
     return record.status
 

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.errors import NotFound, NotReady
 from jetstream_qa.refserver.state import (
-    FINAL_STATUSES,
     TRANSFER_TRANSITIONS,
     DestinationRecord,
     ManifestRecord,
@@ -43,6 +43,13 @@ def test_table_is_the_documented_table() -> None:
     assert dict(TRANSFER_TRANSITIONS) == EXPECTED
 
 
+def test_the_final_statuses_are_the_ones_the_table_never_leaves() -> None:
+    """``constants.TRANSFER_FINAL_STATUSES`` (the judge's, the client's and the load ledger's
+    set too) is exactly the server's statuses without a way out."""
+    left = {status for status, _ in TRANSFER_TRANSITIONS}
+    assert {s for s in S if s not in left} == TRANSFER_FINAL_STATUSES
+
+
 @pytest.mark.parametrize(("status", "event"), list(itertools.product(S, E)))
 def test_every_state_event_pair(status: TransferStatus, event: TransferEvent) -> None:
     """Allowed pairs move to the table's status; others raise NotReady naming both and
@@ -68,7 +75,7 @@ def test_times_are_set_by_transitions() -> None:
     assert record.start_time == 2_000 and record.end_time is None
     transition(record, E.FAIL, error_message="boom", at_us=3_000)
     assert record.end_time == 3_000 and record.error_message == "boom"
-    assert record.status in FINAL_STATUSES and record.finished
+    assert record.status in TRANSFER_FINAL_STATUSES and record.finished
     assert record.request_time <= record.start_time <= record.end_time
 
 
