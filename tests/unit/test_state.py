@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES, Permission
 from jetstream_qa.errors import NotFound, NotReady
 from jetstream_qa.refserver.state import (
     TRANSFER_TRANSITIONS,
@@ -14,6 +14,7 @@ from jetstream_qa.refserver.state import (
     ManifestRecord,
     Principal,
     ServerState,
+    SharedTokenRecord,
     TokenRecord,
     TransferEvent,
     TransferRecord,
@@ -99,6 +100,20 @@ def test_token_json_never_carries_password() -> None:
     data = token.to_json()
     assert data["passwordRequired"] is True
     assert not any("pbkdf2" in str(v) for v in data.values())
+
+
+def test_shared_token_json_is_the_token_structure_with_the_link_fields() -> None:
+    """Vendor Token structure of a shared token (S8): the common fields, DOWNLOAD only, no
+    path, plus manifestId, downloadCount and downloadLimit; the password never leaves."""
+    shared = SharedTokenRecord(token="s", owner="alice", manifest_id="m1", description="d",
+                               expiry_time=9, password_hash="pbkdf2$1$00$00",
+                               download_limit=3, creation_time=1)
+    assert shared.to_json() == {
+        "token": "s", "description": "d", "creationTime": 1, "expiryTime": 9,
+        "owner": "alice", "ownerToken": None, "ownerTokenSession": None,
+        "passwordRequired": True, "permissions": int(Permission.DOWNLOAD),
+        "manifestId": "m1", "downloadCount": 0, "downloadLimit": 3, "userData": {}}
+    assert shared.expired(9) and not shared.expired(8)
 
 
 def test_visibility_rules() -> None:
