@@ -34,6 +34,7 @@ __all__ = [
     "PROFILES",
     "SYMLINK_FOLLOW",
     "SYMLINK_IGNORE",
+    "TRANSFER_FINAL_STATUSES",
     "TRANSFER_FLAG_NONE",
     "TRANSFER_FLAG_READ",
     "TRANSFER_FLAG_READ_WRITE",
@@ -64,6 +65,12 @@ DEFAULT_TIMEOUT_SECONDS = 10
 
 BLOCK_SIZE = 256
 """Transfer structure page: ``blockSize`` is "currently 256" bytes."""
+
+# --- transfer statuses -----------------------------------------------------------------
+TRANSFER_FINAL_STATUSES: frozenset[str] = frozenset({"complete", "error", "cancelled"})
+"""Transfer ``status`` values a transfer never leaves (``waitForTransfer`` returns "once
+finished"). The vendor spells ``complete`` and ``error`` (S2/S5); ``cancelled`` is OURS
+(``docs/protocol.md`` 4.4 status table: "final: every event is refused with NotReady")."""
 
 
 class FileType(enum.IntEnum):

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from jetstream_qa.conformance_core.failures import CaseFailure
 from jetstream_qa.conformance_core.polling import poll
 from jetstream_qa.conformance_core.targets import calls_of, shorten
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.errors import JetStreamQAError, TransportError
 
 __all__ = [
@@ -61,9 +62,6 @@ __all__ = [
 
 DEFAULT_WAIT_S = 30.0
 """Default deadline of the waiting verifiers (manifests, transfers, files)."""
-
-FINISHED_TRANSFER = frozenset({"complete", "error", "cancelled"})
-"""``docs/protocol.md`` 4.4: statuses a transfer never leaves."""
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -259,7 +257,7 @@ def transfer_status(api: Any, transfer_id: int, status: str, *,
     requirement = requirement or f"the transfer reaches status {status!r}"
     transfer = eventually(
         requirement, lambda: api.send.getTransfer(transfer_id),
-        lambda t: t.get("status") == status or t.get("status") in FINISHED_TRANSFER,
+        lambda t: t.get("status") == status or t.get("status") in TRANSFER_FINAL_STATUSES,
         expected=f"status {status!r}", timeout=timeout, api=api, describe=_status_text)
     if transfer.get("status") != status:
         raise fail(requirement, f"status {status!r}", _status_text(transfer), api=api)

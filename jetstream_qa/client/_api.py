@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from jetstream_qa import __version__
 from jetstream_qa.client._calllog import CallLog, CallRecord, redact, summarise_result
-from jetstream_qa.client._namespaces import RecvInterface, SendInterface, ServerInterface
+from jetstream_qa.client._namespaces import (
+    RecvInterface,
+    ResultCheck,
+    SendInterface,
+    ServerInterface,
+)
 from jetstream_qa.client._secrets import guard, learn, server_error
 from jetstream_qa.client._transport import ControlSocket, make_tls_context
 from jetstream_qa.constants import API_VERSION, DEFAULT_API_PORT, DEFAULT_TIMEOUT_SECONDS
@@ -35,9 +40,6 @@ from jetstream_qa.wire.control import ClientHello, ErrorResponse, Request, Serve
 __all__ = ["DEFAULT_AGENT", "Api", "JetStream"]
 
 DEFAULT_AGENT = f"jetstream-qa/{__version__}"
-
-ResultCheck = Callable[[Any], JetStreamQAError | None]
-"""Inspects a successful result; returns an error to raise instead (``waitFor*`` expiry)."""
 
 
 class Api:

@@ -10,17 +10,29 @@ server applies its documented default (``None`` is sent: it means "no limit" for
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from jetstream_qa.client._spec import COMMANDS, MAX_SERVER_WAIT_SECONDS
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.errors import JetStreamQAError, RequestTimeout, UsageError
 from jetstream_qa.redaction import Credential
 
-if TYPE_CHECKING:
-    from jetstream_qa.client._api import Api
+__all__ = ["UNSET", "Caller", "RecvInterface", "ResultCheck", "SendInterface", "ServerInterface",
+           "Unset"]
 
-__all__ = ["UNSET", "RecvInterface", "SendInterface", "ServerInterface", "Unset"]
+ResultCheck = Callable[[Any], JetStreamQAError | None]
+"""Inspects a successful result; returns an error to raise instead (``waitFor*`` expiry)."""
+
+
+class Caller(Protocol):
+    """What a namespace needs of its connection (:class:`~jetstream_qa.client.Api`): one
+    bounded request and the default bound."""
+
+    timeout: float
+
+    def call(self, command: str, params: Mapping[str, Any] | None = None, *,
+             timeout: float | None = None, check: ResultCheck | None = None) -> Any: ...
 
 
 class Unset(enum.Enum):
@@ -34,16 +46,14 @@ class Unset(enum.Enum):
 
 UNSET: Final = Unset.UNSET
 _T = TypeVar("_T")
-_FINISHED_TRANSFER: Final = frozenset({"complete", "error", "cancelled"})
-"""protocol.md 3.2: waitForTransfer answers "once finished (complete, error, cancelled)"."""
 
 
 class _Namespace:
-    """Shared plumbing: drop unset parameters and forward to :meth:`Api.call`."""
+    """Shared plumbing: drop unset parameters and forward to :meth:`Caller.call`."""
 
     _prefix = ""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Caller) -> None:
         self._api = api
 
     def __repr__(self) -> str:
@@ -320,7 +330,8 @@ class SendInterface(_Namespace):
     def waitForTransfer(self, transferId: int, *,
                         timeout: float | Unset | None = UNSET) -> dict[str, Any]:
         """The transfer once complete/error/cancelled; RequestTimeout if not at expiry."""
-        check = _Check("send.waitForTransfer", "transferId", timeout, _FINISHED_TRANSFER)
+        check = _Check("send.waitForTransfer", "transferId", timeout,
+                       TRANSFER_FINAL_STATUSES)
         return _obj(self._wait("waitForTransfer", timeout, check,
                           transferId=transferId))
 

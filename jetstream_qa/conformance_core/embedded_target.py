@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from jetstream_qa.conformance_core.settings import HostPort, Secret, StorageRoot
+from jetstream_qa.conformance_core.setting_values import HostPort, Secret, StorageRoot
 from jetstream_qa.conformance_core.target import Credentials, Target
 
 __all__ = ["OwnServer", "embedded_target"]

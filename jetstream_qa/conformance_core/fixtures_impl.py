@@ -28,7 +28,8 @@ from jetstream_qa.conformance_core.failures import (
     SessionRefused,
 )
 from jetstream_qa.conformance_core.session import CaseState
-from jetstream_qa.conformance_core.settings import HostPort, Settings, StorageRoot
+from jetstream_qa.conformance_core.setting_values import HostPort, StorageRoot
+from jetstream_qa.conformance_core.settings import Settings
 from jetstream_qa.conformance_core.summary import Environment, RunSummary
 from jetstream_qa.conformance_core.target import (
     Credentials,

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from jetstream_qa.conformance_core.settings import HostPort
+from jetstream_qa.conformance_core.setting_values import HostPort
 
 __all__ = ["mute_after_hello", "never_answering_listener"]
 

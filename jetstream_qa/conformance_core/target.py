@@ -2,7 +2,7 @@
 
 A target is either given (``--js-sender`` ...: a staging pair the suite does not control) or
 the embedded reference pair the plugin starts when no target is given. Credentials stay
-:class:`~jetstream_qa.conformance_core.settings.Secret`; the fingerprint
+:class:`~jetstream_qa.conformance_core.setting_values.Secret`; the fingerprint
 (:class:`~jetstream_qa.conformance_core.summary.Environment`) carries no user names or
 passwords.
 """
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetstream_qa import __version__
-from jetstream_qa.conformance_core.settings import HostPort, Secret, Settings, StorageRoot
+from jetstream_qa.conformance_core.setting_values import HostPort, Secret, StorageRoot
+from jetstream_qa.conformance_core.settings import Settings
 from jetstream_qa.conformance_core.summary import Environment
 
 __all__ = ["Credentials", "Target", "environment_of", "target_from_settings"]

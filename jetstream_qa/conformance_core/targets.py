@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from jetstream_qa.client import CallLog, CallRecord, redact, summarise_result
-from jetstream_qa.conformance_core.settings import HostPort, Secret
+from jetstream_qa.conformance_core.setting_values import HostPort, Secret
 from jetstream_qa.errors import ConfigurationError, JetStreamQAError, ProtocolError
 
 __all__ = ["ClientChoice", "ClientKind", "RecordingApi", "calls_of", "check_answer",

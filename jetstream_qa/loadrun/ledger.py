@@ -30,12 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
-__all__ = ["FINAL_STATUSES", "Intent", "Settlement", "TransferLedger"]
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 
-FINAL_STATUSES: Final = frozenset({"complete", "error", "cancelled"})
-"""docs/protocol.md 4.4: the final statuses (every event is refused with NotReady)."""
+__all__ = ["Intent", "Settlement", "TransferLedger"]
 
 Action = Literal["deliver", "fail", "cancel"]
 
@@ -139,7 +138,7 @@ class TransferLedger:
             end_us = item.get("endTime")
             return Settlement("deliver", intent, transfer_id, int(item.get("totalBytes") or 0),
                               float(end_us) / 1e6 if isinstance(end_us, int | float) else None)
-        if status in FINAL_STATUSES:
+        if status in TRANSFER_FINAL_STATUSES:
             return Settlement("fail", intent, transfer_id,
                               error=f"transfer {transfer_id} ended {status} at the server "
                                     f"after its user stopped: {item.get('errorMessage')}")

@@ -31,27 +31,21 @@ import secrets
 import socket
 from typing import Any
 
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.refserver.config import ServerConfig
 from jetstream_qa.refserver.events import EventLog
+from jetstream_qa.refserver.identity import VERSION
 from jetstream_qa.refserver.keys import ServerKeys, load_or_create_keys
 from jetstream_qa.refserver.persist import Persistence, load_server_uid
 from jetstream_qa.refserver.requests import RequestTable
 from jetstream_qa.refserver.session_logins import LoginThrottle
-from jetstream_qa.refserver.state import (
-    FINAL_STATUSES,
-    ServerState,
-    TransferRecord,
-    TransferStatus,
-)
+from jetstream_qa.refserver.state import ServerState, TransferRecord, TransferStatus
 from jetstream_qa.refserver.tls import TlsMaterial, load_or_create_certificate
 from jetstream_qa.refserver.waiters import ChangeWaiter
 
 __all__ = ["ServerApp"]
 
 log = logging.getLogger("jetstream_qa.refserver")
-API_VERSION = 40
-REVISION = 20902
-VERSION = "2.9.2-ref"
 
 
 def _load_engine_class() -> Any:
@@ -210,7 +204,7 @@ class ServerApp:
         now = now_us()
         cutoff = now - int(st.gc.max_age_seconds * 1_000_000)
         old = [t.transfer_id for t in st.transfers.values()
-               if t.status in FINAL_STATUSES and (t.end_time or 0) <= cutoff]
+               if t.status in TRANSFER_FINAL_STATUSES and (t.end_time or 0) <= cutoff]
         for tid in old:
             del st.transfers[tid]
             self._last_status.pop(tid, None)

@@ -33,11 +33,13 @@ import ssl
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
 from jetstream_qa.refserver import dispatch
 from jetstream_qa.refserver.config import is_loopback
+from jetstream_qa.refserver.context import AppView
+from jetstream_qa.refserver.identity import VERSION, announced_api_version
 from jetstream_qa.refserver.session import Session
 from jetstream_qa.wire.control import (
     ClientHello,
@@ -52,9 +54,6 @@ from jetstream_qa.wire.control import (
     encode_message,
 )
 
-if TYPE_CHECKING:
-    from jetstream_qa.refserver.app import ServerApp
-
 __all__ = ["MAX_IN_FLIGHT", "IdleTimer", "serve_connection"]
 
 log = logging.getLogger("jetstream_qa.refserver")
@@ -65,7 +64,7 @@ _LIVE: weakref.WeakKeyDictionary[Any, dict[_Connection, None]] = weakref.WeakKey
 """Open connections of each server, oldest first (for :func:`_evict_one_without_login`)."""
 
 
-async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
+async def serve_connection(app: AppView, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter) -> None:
     """Serve one accepted control connection until it ends (never raises)."""
     peer = writer.get_extra_info("peername")
@@ -98,7 +97,7 @@ async def serve_connection(app: ServerApp, reader: asyncio.StreamReader,
             await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-def _evict_one_without_login(app: ServerApp) -> bool:
+def _evict_one_without_login(app: AppView) -> bool:
     """Close the oldest connection that has not logged in (its slot is freed now); False
     when every connection is logged in. Legitimate clients log in right after their hello, so
     the oldest ones without a login are the sockets holding slots (sshd's ``MaxStartups``
@@ -143,7 +142,7 @@ class IdleTimer:
 
 
 class _Connection:
-    def __init__(self, app: ServerApp, reader: asyncio.StreamReader,
+    def __init__(self, app: AppView, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, host: str, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
@@ -215,11 +214,8 @@ class _Connection:
         return True
 
     def _hello(self) -> ServerHello:
-        from jetstream_qa.refserver.app import API_VERSION, VERSION
-
-        api = 39 if self.cfg.has_fault("wrong-api-version") else API_VERSION
-        return ServerHello(api_version=api, server_id=self.app.server_id, version=VERSION,
-                           auth_required=True)
+        return ServerHello(api_version=announced_api_version(self.cfg),
+                           server_id=self.app.server_id, version=VERSION, auth_required=True)
 
     def _next_wait(self) -> float | None:
         """How long the next read may wait; None = close now (idle, or no login in time)."""

@@ -10,22 +10,19 @@ record, and answered ``{"requestId": n}`` at once (2.5).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jetstream_qa.errors import PermissionDenied
 from jetstream_qa.refserver import handlers  # noqa: F401  (registers every command)
-from jetstream_qa.refserver.context import Context
+from jetstream_qa.refserver.context import AppView, Context
 from jetstream_qa.refserver.registry import check_params, lookup
 from jetstream_qa.refserver.session import Session
 from jetstream_qa.wire.control import Request
 
-if TYPE_CHECKING:
-    from jetstream_qa.refserver.app import ServerApp
-
 __all__ = ["Context", "dispatch"]
 
 
-async def dispatch(app: ServerApp, session: Session, request: Request) -> Any:
+async def dispatch(app: AppView, session: Session, request: Request) -> Any:
     """Run ``request`` for ``session``; returns the result or raises a ServerError."""
     cmd = lookup(request.command)
     ctx = Context(app, session)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetstream_qa.conformance_core.verdicts import Verdict
 from jetstream_qa.errors import ConfigurationError
-from jetstream_qa.report.model import ConformanceRun, LoadRun, ReportSchemaError, Verdict
+from jetstream_qa.report.model import ConformanceRun, LoadRun, ReportSchemaError, parse_verdict
 from jetstream_qa.report.stats import Direction, MetricComparison, Movement, compare_samples
 
 __all__ = [
@@ -283,7 +284,7 @@ def _sev(verdict: str | None) -> int:
     if verdict is None:
         return 1  # an absent case counts like a PASS when ranking changes
     try:
-        return Verdict.parse(verdict, where="verdict").severity
+        return parse_verdict(verdict, where="verdict").severity
     except ReportSchemaError:
         return 0
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jetstream_qa.conformance_core.verdicts import Verdict
 from jetstream_qa.report.baseline import (
     Baseline,
     collect_samples,
@@ -24,7 +25,7 @@ from jetstream_qa.report.baseline import (
     compare_verdicts,
     spec_for,
 )
-from jetstream_qa.report.model import CaseResult, ConformanceRun, LoadRun, Verdict
+from jetstream_qa.report.model import CaseResult, ConformanceRun, LoadRun
 from jetstream_qa.report.redact import redact
 from jetstream_qa.report.stats import Movement, median
 

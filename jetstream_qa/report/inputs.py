@@ -27,7 +27,7 @@ from jetstream_qa.report.model import (
     MatrixPoint,
     ReportSchemaError,
     SeriesPoint,
-    Verdict,
+    parse_verdict,
 )
 
 __all__ = ["parse_conformance", "parse_load"]
@@ -102,7 +102,7 @@ def _case(raw: object, index: int, source: str) -> CaseResult:
     expected_verdict = c.get("expectedVerdict")
     return CaseResult(
         id=_str(c.get("id"), f"{where}.id") or f"<case {index}>",
-        verdict=Verdict.parse(c.get("verdict"), where=f"{where}.verdict"),
+        verdict=parse_verdict(c.get("verdict"), where=f"{where}.verdict"),
         area=_str(c.get("area"), f"{where}.area"),
         requirement=_str(c.get("requirement"), f"{where}.requirement"),
         source=_str(c.get("source"), f"{where}.source"),
@@ -114,7 +114,7 @@ def _case(raw: object, index: int, source: str) -> CaseResult:
         expected_verdict=(
             None
             if expected_verdict is None
-            else Verdict.parse(expected_verdict, where=f"{where}.expectedVerdict")
+            else parse_verdict(expected_verdict, where=f"{where}.expectedVerdict")
         ),
         unexpected=bool(c.get("unexpected", False)),
         level=_str(c.get("level"), f"{where}.level"),

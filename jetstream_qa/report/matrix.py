@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetstream_qa.constants import MinCipher, OverwriteMode, SymlinkMode
-from jetstream_qa.report.model import Verdict
+from jetstream_qa.report.model import parse_verdict
 
 __all__ = ["MatrixCell", "MatrixTable", "build_matrix", "flag_label"]
 
@@ -99,7 +99,7 @@ def build_matrix(cases: Iterable[Mapping[str, Any]]) -> list[MatrixTable]:
 def _cell(key: str, label: str, entries: list[tuple[str, str, str]]) -> MatrixCell:
     if not entries:
         return MatrixCell(key, "", f"{label}: not run", 0)
-    worst = max(entries, key=lambda e: Verdict.parse(e[0], where="matrix").severity)[0]
+    worst = max(entries, key=lambda e: parse_verdict(e[0], where="matrix").severity)[0]
     tally: dict[str, int] = {}
     for verdict, _, _ in entries:
         tally[verdict] = tally.get(verdict, 0) + 1

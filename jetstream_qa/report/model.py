@@ -1,14 +1,15 @@
 """Typed model of the inputs the release-review report reads (frozen values; parsing from
 the producers' JSON is :mod:`jetstream_qa.report.inputs`). Nothing here imports pytest or
-locust."""
+locust. Verdicts are the conformance run's own :class:`~jetstream_qa.conformance_core.verdicts.
+Verdict` (one enum, one severity order); :func:`parse_verdict` reads one from a document."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jetstream_qa.conformance_core.verdicts import Verdict
 from jetstream_qa.errors import ConfigurationError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ReportSchemaError",
     "SeriesPoint",
     "Verdict",
+    "parse_verdict",
 ]
 
 CONFORMANCE_SCHEMA = "jetstream-qa/conformance/1"
@@ -36,43 +38,18 @@ class ReportSchemaError(ConfigurationError):
     code = "ReportSchemaError"
 
 
-class Verdict(enum.Enum):
-    """Conformance verdicts (Autobahn / TTCN-3 style), ordered by :attr:`severity`."""
+def parse_verdict(raw: object, *, where: str) -> Verdict:
+    """Read a verdict of an input document, accepting ``NON-STRICT`` / ``not-applicable``
+    spellings.
 
-    FAIL = "FAIL"
-    INCONCLUSIVE = "INCONCLUSIVE"
-    NON_STRICT = "NON_STRICT"
-    INFO = "INFO"
-    PASS = "PASS"
-    NOT_APPLICABLE = "NOT_APPLICABLE"
-
-    @property
-    def severity(self) -> int:
-        """Higher is worse: FAIL 5 ... NOT_APPLICABLE 0."""
-        return _SEVERITY[self]
-
-    @classmethod
-    def parse(cls, raw: object, *, where: str) -> Verdict:
-        """Read a verdict, accepting ``NON-STRICT`` / ``not-applicable`` spellings.
-
-        Raises:
-            ReportSchemaError: ``raw`` names no verdict (the message says where).
-        """
-        if isinstance(raw, str):
-            key = raw.strip().upper().replace("-", "_")
-            if key in cls.__members__:
-                return cls[key]
-        raise ReportSchemaError(f"{where}: unknown verdict {raw!r}", details={"where": where})
-
-
-_SEVERITY = {
-    Verdict.FAIL: 5,
-    Verdict.INCONCLUSIVE: 4,
-    Verdict.NON_STRICT: 3,
-    Verdict.INFO: 2,
-    Verdict.PASS: 1,
-    Verdict.NOT_APPLICABLE: 0,
-}
+    Raises:
+        ReportSchemaError: ``raw`` names no verdict (the message says where).
+    """
+    if isinstance(raw, str):
+        key = raw.strip().upper().replace("-", "_")
+        if key in Verdict.__members__:
+            return Verdict[key]
+    raise ReportSchemaError(f"{where}: unknown verdict {raw!r}", details={"where": where})
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +106,7 @@ class ConformanceRun:
 
     def counts(self) -> dict[str, int]:
         """Verdict counts recomputed from the cases (every verdict present, zero or more)."""
-        out = {v.value: 0 for v in Verdict}
+        out = {v.value: 0 for v in sorted(Verdict, key=lambda v: v.severity, reverse=True)}
         for case in self.cases:
             out[case.verdict.value] += 1
         return out

@@ -2,33 +2,27 @@
 
 Theory of operation
 -------------------
-:class:`HostileServer` listens on ``127.0.0.1`` port 0 and serves every connection in its own
-daemon thread with one :class:`Behaviour`: what to send for the client's hello and for each
+:class:`HostileServer` is a :class:`~frame_server.FrameServer` (``tests/frame_server.py``: the
+loopback listener, one daemon thread per connection, bounded waits, stop) serving every
+connection with one :class:`Behaviour`: what to send for the client's hello and for each
 request. Frames follow ``docs/protocol.md`` 2.1-2.2 (4-byte big-endian length + one JSON
 object; hello ``{type, role, apiVersion, serverId, version, authRequired}``), written here
 from the document, not with the project's encoder, so the client is tested against the text.
-
-Every wait is bounded: sockets time out every :data:`TICK` seconds and check a stop event;
-dribbling waits on that event; :meth:`HostileServer.stop` closes every socket and joins each
-thread within :data:`JOIN_S`. Nothing runs at import.
+Nothing runs at import.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from frame_server import TICK, Channel, Closed, FrameServer
+
 __all__ = ["BEHAVIOURS", "Behaviour", "HostileServer", "frame"]
 
-TICK = 0.1
-"""Seconds between checks of the stop event in every blocking socket call."""
-JOIN_S = 5.0
-"""Bound on joining one serving thread at stop."""
 API_VERSION = 40
 
 
@@ -43,55 +37,6 @@ def hello(**changes: Any) -> dict[str, Any]:
     return {"type": "hello", "role": "server", "apiVersion": API_VERSION,
             "serverId": "hostile", "version": "0.0-hostile", "authRequired": False,
             **changes}
-
-
-class Closed(Exception):
-    """The behaviour (or the peer) ended the connection."""
-
-
-@dataclass
-class Channel:
-    """One accepted connection: frame reading and bounded sending for a behaviour."""
-
-    sock: socket.socket
-    stop: threading.Event
-    buffer: bytes = b""
-
-    def read_frame(self) -> dict[str, Any]:
-        """The next JSON frame from the client. Raises Closed on close or stop."""
-        while True:
-            if len(self.buffer) >= 4:
-                (size,) = struct.unpack(">I", self.buffer[:4])
-                if len(self.buffer) >= 4 + size:
-                    payload, self.buffer = self.buffer[4:4 + size], self.buffer[4 + size:]
-                    return dict(json.loads(payload))
-            self.buffer += self._recv()
-
-    def _recv(self) -> bytes:
-        while not self.stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise Closed from exc
-            if not data:
-                raise Closed
-            return data
-        raise Closed
-
-    def send(self, data: bytes) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise Closed from exc
-
-    def dribble(self, data: bytes, interval: float) -> None:
-        """Send ``data`` one byte every ``interval`` seconds (until stopped)."""
-        for index in range(len(data)):
-            self.send(data[index:index + 1])
-            if self.stop.wait(interval):
-                raise Closed
 
 
 def _answer(request: dict[str, Any], result: Any) -> bytes:
@@ -175,7 +120,7 @@ BEHAVIOURS: dict[str, Behaviour] = {b.name: b for b in (
 )}
 
 
-class HostileServer:
+class HostileServer(FrameServer):
     """A loopback server with one :class:`Behaviour`; a context manager yielding itself.
 
     ``address`` is ``127.0.0.1:PORT``; ``connections`` counts accepted connections.
@@ -183,71 +128,19 @@ class HostileServer:
 
     def __init__(self, behaviour: Behaviour | str) -> None:
         self.behaviour = BEHAVIOURS[behaviour] if isinstance(behaviour, str) else behaviour
-        self._stop = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self._listener.settimeout(TICK)
-        self._threads: list[threading.Thread] = []
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.connections = 0
+        super().__init__(self._behave, name="hostile")
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        return self.target
 
-    def __enter__(self) -> HostileServer:
-        self._spawn(self._accept_loop, "hostile-accept")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Stop accepting, close every connection, join every thread (bounded)."""
-        self._stop.set()
-        with self._lock:
-            sockets, threads = list(self._sockets), list(self._threads)
-        for sock in sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        for thread in threads:
-            thread.join(JOIN_S)
-        self._listener.close()
-
-    def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(TICK)
-            with self._lock:
-                self._sockets.append(conn)
-                self.connections += 1
-            self._spawn(self._serve, "hostile-conn", conn)
-
-    def _serve(self, conn: socket.socket) -> None:
-        channel = Channel(conn, self._stop)
+    def _behave(self, channel: Channel) -> None:
         try:
-            channel.read_frame()  # the client hello
+            channel.read_json()  # the client hello
             self.behaviour.on_hello(channel)
             while self.behaviour.on_request is not None:
-                self.behaviour.on_request(channel, channel.read_frame())
-            while not self._stop.wait(TICK):
-                channel.read_frame()
-        except (Closed, ValueError):
+                self.behaviour.on_request(channel, channel.read_json())
+            while not channel.stop.wait(TICK):
+                channel.read_json()
+        except ValueError:
             pass
-        finally:
-            conn.close()

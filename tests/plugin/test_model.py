@@ -13,7 +13,7 @@ from jetstream_qa.conformance_core.cases import CaseResult, CaseSpec, MatrixCoor
 from jetstream_qa.conformance_core.expectations import load_expectations
 from jetstream_qa.conformance_core.failures import CaseFailure, Inconclusive, classify
 from jetstream_qa.conformance_core.htmlreport import matrix_view, render_evidence
-from jetstream_qa.conformance_core.settings import HostPort, StorageRoot
+from jetstream_qa.conformance_core.setting_values import HostPort, StorageRoot
 from jetstream_qa.conformance_core.summary import Environment, RunSummary, exit_status
 from jetstream_qa.conformance_core.verdicts import Level, Outcome, Verdict, decide, is_blocking
 from jetstream_qa.errors import ConfigurationError, NotFound, RequestTimeout

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from jetstream_qa.conformance_core.settings import HostPort, Secret, StorageRoot, resolve
+from jetstream_qa.conformance_core.setting_values import HostPort, Secret, StorageRoot
+from jetstream_qa.conformance_core.settings import resolve
 from jetstream_qa.errors import ConfigurationError
 
 INNER = ("-p", "no:cacheprovider", "-p", "no:locust")

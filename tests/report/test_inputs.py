@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from jetstream_qa.conformance_core.verdicts import Verdict
 from jetstream_qa.errors import ConfigurationError
 from jetstream_qa.report.inputs import parse_conformance, parse_load
-from jetstream_qa.report.model import ReportSchemaError, Verdict
+from jetstream_qa.report.model import ReportSchemaError, parse_verdict
 
 
 def test_parses_fixture_conformance(conformance_doc: dict[str, Any]) -> None:
@@ -62,8 +63,24 @@ def test_unknown_verdict_is_rejected(conformance_doc: dict[str, Any]) -> None:
 
 
 def test_verdict_spellings_are_accepted() -> None:
-    assert Verdict.parse("NON-STRICT", where="x") is Verdict.NON_STRICT
-    assert Verdict.parse("not_applicable", where="x") is Verdict.NOT_APPLICABLE
+    assert parse_verdict("NON-STRICT", where="x") is Verdict.NON_STRICT
+    assert parse_verdict("not_applicable", where="x") is Verdict.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("raw", [None, 3, "", "PASSED", ["PASS"]])
+def test_anything_but_a_verdict_name_is_the_reports_schema_error(raw: object) -> None:
+    with pytest.raises(ReportSchemaError, match=r"cases\[0\]\.expectedVerdict: unknown"):
+        parse_verdict(raw, where="cases[0].expectedVerdict")
+
+
+def test_the_report_counts_the_conformance_verdicts_worst_first(
+        conformance_doc: dict[str, Any]) -> None:
+    """One Verdict (conformance_core.verdicts), so one severity order: the counts table lists
+    every verdict from the most to the least severe, as verdicts.py ranks them."""
+    run = parse_conformance(conformance_doc)
+    assert list(run.counts()) == ["FAIL", "INCONCLUSIVE", "NON_STRICT", "INFO", "PASS",
+                                  "NOT_APPLICABLE"]
+    assert [Verdict(v).severity for v in run.counts()] == [5, 4, 3, 2, 1, 0]
 
 
 def test_minimal_documents_get_defaults() -> None:

@@ -10,31 +10,31 @@ conformance suites and of Locust, and misbehaves in the ways a real staging serv
 - ``refuse_after``: the first N logins succeed, every later one is refused (an account
   lockout that starts mid-run).
 
-Runs on a thread of the test process, on loopback only; every socket has a timeout.
+A :class:`~frame_server.FrameServer` (``tests/frame_server.py``): threads of the test
+process, loopback only, every wait bounded; frames are decoded with the project's
+``wire.control`` (this server tests what the client prints, not how it frames).
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from frame_server import Channel, FrameServer
 
 from jetstream_qa.constants import API_VERSION
 from jetstream_qa.errors import ProtocolError
 from jetstream_qa.wire.control import (
     ClientHello,
     ErrorResponse,
-    FrameDecoder,
     Request,
     Response,
     ServerHello,
     decode_message,
     encode_message,
 )
-
-_SOCKET_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,57 +49,24 @@ class Hostility:
     refuse_after: int | None = None
 
 
-class HostileServer:
-    """``with HostileServer(Hostility(...)) as server:`` listens on ``server.address``."""
+class HostileServer(FrameServer):
+    """``with HostileServer(Hostility(...)) as server:`` listens on ``server.target``."""
 
     def __init__(self, hostility: Hostility) -> None:
         self.hostility = hostility
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.address = self._listener.getsockname()[:2]
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
         self.logins = 0
         self.refused = 0
         """Logins refused by the lockout (``refuse_after``) only."""
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._count_lock = threading.Lock()
+        super().__init__(self._converse, name="leaky")
 
-    def __enter__(self) -> HostileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-
-    @property
-    def target(self) -> str:
-        return f"{self.address[0]}:{self.address[1]}"
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(_SOCKET_TIMEOUT_S)
-        decoder = FrameDecoder()
+    def _converse(self, channel: Channel) -> None:
         session: dict[str, Any] = {"user": None}
-        with contextlib.closing(conn), contextlib.suppress(OSError, ProtocolError):
-            while not self._stop.is_set():
-                data = conn.recv(65536)
-                if not data:
-                    return
-                for payload in decoder.feed(data):
-                    answer = self._answer(decode_message(payload), session)
-                    if answer is not None:
-                        conn.sendall(encode_message(answer))
+        with contextlib.suppress(ProtocolError):
+            while True:
+                answer = self._answer(decode_message(channel.read_payload()), session)
+                if answer is not None:
+                    channel.send(encode_message(answer))
 
     def _answer(self, message: Any, session: dict[str, Any]) -> Any:
         h = self.hostility
@@ -122,7 +89,7 @@ class HostileServer:
     def _auth(self, request: Request, session: dict[str, Any]) -> Any:
         h = self.hostility
         user, password = request.params.get("user"), request.params.get("password")
-        with self._lock:
+        with self._count_lock:
             locked = h.refuse_after is not None and self.logins >= h.refuse_after
             ok = not locked and user == h.user and password == h.password
             self.logins += ok

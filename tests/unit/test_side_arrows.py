@@ -1,12 +1,14 @@
 """The arrows between the sides of DESIGN.md go one way (STYLE.md 16, "the referee never
 shares code with the player").
 
-Every ``import`` in ``jetstream_qa/`` is read from the source with :mod:`ast` -- module-level,
-function-level and ``TYPE_CHECKING`` imports alike, since a hidden import is still a shared
-brain -- and checked against one table: which side a module belongs to, and which sides it may
-never reach. The judge (expectations, verdicts, the matrix judge, the oracle table) and the
-reference server (the player) never import each other; the client and the server never import
-each other; the binding is the only door from the suites to a client.
+Every ``import`` in ``jetstream_qa/`` is read from the source with :mod:`ast`
+(``import_graph.py`` beside this file) -- module-level, function-level and ``TYPE_CHECKING``
+imports alike, since a hidden import is still a shared brain -- and checked against one table:
+which side a module belongs to, and which sides it may never reach. The judge (expectations,
+verdicts, the matrix judge, the oracle table) and the reference server (the player) never
+import each other; the client and the server never import each other; the binding is the only
+door from the suites to a client. The ground floor (``constants.py``, ``errors.py``, which every
+side may import) leans on no side, so sharing it never smuggles one side into another.
 
 The one sanctioned crossing is the launcher: ``conformance_core/embedded_target.py`` starts the
 embedded pair (it imports ``jetstream_qa.refserver.embedded`` to run servers as processes,
@@ -15,18 +17,18 @@ never to ask them what to expect). It is listed below with that reason.
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
 import pytest
-
-PACKAGE = Path(__file__).resolve().parents[2] / "jetstream_qa"
+from import_graph import PACKAGE, imported_names, module_name
 
 JUDGE = ("jetstream_qa.conformance_core", "jetstream_qa.expect")
 SERVER = ("jetstream_qa.refserver",)
 CLIENT = ("jetstream_qa.client",)
 BINDING = ("jetstream_qa.binding",)
+WIRE = ("jetstream_qa.wire",)
+GROUND = ("jetstream_qa.constants", "jetstream_qa.errors")
 
 FORBIDDEN: dict[tuple[str, ...], tuple[str, ...]] = {
     # side (module prefixes)   -> prefixes it must never import
@@ -34,38 +36,14 @@ FORBIDDEN: dict[tuple[str, ...], tuple[str, ...]] = {
     JUDGE: SERVER,
     CLIENT: SERVER + JUDGE + BINDING,
     BINDING: SERVER + JUDGE,
-    ("jetstream_qa.wire",): SERVER + CLIENT + JUDGE + BINDING,
+    WIRE: SERVER + CLIENT + JUDGE + BINDING,
+    GROUND: SERVER + CLIENT + JUDGE + BINDING + WIRE,
 }
 
 SANCTIONED = {
     ("jetstream_qa.conformance_core.embedded_target", "jetstream_qa.refserver.embedded"):
         "the launcher of the embedded pair: starts server processes, judges nothing",
 }
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    here = _module_name(path)
-    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
 
 
 def _is_under(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -75,11 +53,11 @@ def _is_under(name: str, prefixes: tuple[str, ...]) -> bool:
 def _violations() -> list[str]:
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        module = _module_name(path)
+        module = module_name(path, PACKAGE)
         for side, banned in FORBIDDEN.items():
             if not _is_under(module, side):
                 continue
-            for name in sorted(_imports(path)):
+            for name in sorted(imported_names(path, PACKAGE)):
                 if _is_under(name, banned) and not any(
                         module == m and _is_under(name, (target,))
                         for m, target in SANCTIONED):

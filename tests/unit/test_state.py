@@ -6,14 +6,15 @@ import itertools
 
 import pytest
 
+from jetstream_qa.constants import TRANSFER_FINAL_STATUSES, Permission
 from jetstream_qa.errors import NotFound, NotReady
 from jetstream_qa.refserver.state import (
-    FINAL_STATUSES,
     TRANSFER_TRANSITIONS,
     DestinationRecord,
     ManifestRecord,
     Principal,
     ServerState,
+    SharedTokenRecord,
     TokenRecord,
     TransferEvent,
     TransferRecord,
@@ -43,6 +44,13 @@ def test_table_is_the_documented_table() -> None:
     assert dict(TRANSFER_TRANSITIONS) == EXPECTED
 
 
+def test_the_final_statuses_are_the_ones_the_table_never_leaves() -> None:
+    """``constants.TRANSFER_FINAL_STATUSES`` (the judge's, the client's and the load ledger's
+    set too) is exactly the server's statuses without a way out."""
+    left = {status for status, _ in TRANSFER_TRANSITIONS}
+    assert {s for s in S if s not in left} == TRANSFER_FINAL_STATUSES
+
+
 @pytest.mark.parametrize(("status", "event"), list(itertools.product(S, E)))
 def test_every_state_event_pair(status: TransferStatus, event: TransferEvent) -> None:
     """Allowed pairs move to the table's status; others raise NotReady naming both and
@@ -68,7 +76,7 @@ def test_times_are_set_by_transitions() -> None:
     assert record.start_time == 2_000 and record.end_time is None
     transition(record, E.FAIL, error_message="boom", at_us=3_000)
     assert record.end_time == 3_000 and record.error_message == "boom"
-    assert record.status in FINAL_STATUSES and record.finished
+    assert record.status in TRANSFER_FINAL_STATUSES and record.finished
     assert record.request_time <= record.start_time <= record.end_time
 
 
@@ -92,6 +100,20 @@ def test_token_json_never_carries_password() -> None:
     data = token.to_json()
     assert data["passwordRequired"] is True
     assert not any("pbkdf2" in str(v) for v in data.values())
+
+
+def test_shared_token_json_is_the_token_structure_with_the_link_fields() -> None:
+    """Vendor Token structure of a shared token (S8): the common fields, DOWNLOAD only, no
+    path, plus manifestId, downloadCount and downloadLimit; the password never leaves."""
+    shared = SharedTokenRecord(token="s", owner="alice", manifest_id="m1", description="d",
+                               expiry_time=9, password_hash="pbkdf2$1$00$00",
+                               download_limit=3, creation_time=1)
+    assert shared.to_json() == {
+        "token": "s", "description": "d", "creationTime": 1, "expiryTime": 9,
+        "owner": "alice", "ownerToken": None, "ownerTokenSession": None,
+        "passwordRequired": True, "permissions": int(Permission.DOWNLOAD),
+        "manifestId": "m1", "downloadCount": 0, "downloadLimit": 3, "userData": {}}
+    assert shared.expired(9) and not shared.expired(8)
 
 
 def test_visibility_rules() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from jetstream_qa.errors import AuthenticationFailed, PermissionDenied
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.handlers.common import MAX_WAIT_SECONDS, check_range, wait_seconds
+from jetstream_qa.refserver.identity import REVISION, VERSION, announced_api_version
 from jetstream_qa.refserver.registry import command
 from jetstream_qa.refserver.session_logins import delay_after
 from jetstream_qa.refserver.state import now_us
@@ -39,14 +40,12 @@ def _configuration(ctx: Context) -> dict[str, Any]:
 @command("getServerInfo", auth=False)
 async def get_server_info(ctx: Context) -> dict[str, Any]:
     """Server Information (protocol.md 4.1); ``configuration`` only when elevated."""
-    from jetstream_qa.refserver.app import API_VERSION, REVISION, VERSION
-
     app, cfg = ctx.app, ctx.app.config
     assert app.keys is not None
     info: dict[str, Any] = {
         "allowRemoteControl": cfg.allow_remote_control, "apiControlPort": app.api_address[1],
         "APITokensAvailable": cfg.api_tokens,
-        "apiVersion": 39 if cfg.has_fault("wrong-api-version") else API_VERSION,
+        "apiVersion": announced_api_version(cfg),
         "authRequired": True,
         "bandwidthLimits": ctx.state.bandwidth.to_json(fixed=cfg.rate_limits_fixed),
         "certificateValidation": app.tls.days_valid() if app.tls else None,

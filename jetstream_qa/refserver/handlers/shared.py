@@ -15,7 +15,6 @@ expired link answers ``NotFound``. One connection per destination, id ``conn-<de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from jetstream_qa.constants import Permission
@@ -24,41 +23,9 @@ from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.handlers.common import check_range
 from jetstream_qa.refserver.handlers.tokens import hash_token_password
 from jetstream_qa.refserver.registry import command
-from jetstream_qa.refserver.state import ManifestStatus, now_us
+from jetstream_qa.refserver.state import ManifestStatus, SharedTokenRecord, now_us
 
-__all__ = ["SharedTokenRecord"]
-
-
-@dataclass(slots=True)
-class SharedTokenRecord:
-    """A shared link to one manifest; ``password_hash`` never leaves the server."""
-
-    token: str
-    owner: str
-    manifest_id: str
-    description: str = ""
-    expiry_time: int | None = None
-    password_hash: str | None = None
-    download_limit: int | None = None
-    download_count: int = 0
-    owner_token: str | None = None
-    owner_token_session: str | None = None
-    user_data: dict[str, str] = field(default_factory=dict)
-    creation_time: int = field(default_factory=now_us)
-
-    def expired(self, at_us: int) -> bool:
-        return self.expiry_time is not None and at_us >= self.expiry_time
-
-    def to_json(self) -> dict[str, Any]:
-        """The vendor Token structure of a shared token (S8)."""
-        return {"token": self.token, "description": self.description,
-                "creationTime": self.creation_time, "expiryTime": self.expiry_time,
-                "owner": self.owner, "ownerToken": self.owner_token,
-                "ownerTokenSession": self.owner_token_session,
-                "passwordRequired": self.password_hash is not None,
-                "permissions": int(Permission.DOWNLOAD), "manifestId": self.manifest_id,
-                "downloadCount": self.download_count, "downloadLimit": self.download_limit,
-                "userData": dict(self.user_data)}
+__all__: list[str] = []
 
 
 def _visible(ctx: Context) -> list[SharedTokenRecord]:
