@@ -16,8 +16,9 @@ engineer asks (``--js-workers N``). ``--js-serial`` (or ``-p no:xdist``) always 
 process.
 
 Cases marked ``js_waits`` (they mostly wait for the server) are dispatched first when
-concurrent, those declaring the longest wait (``js_waits(300)``) first of all, so the longest
-waits overlap with everything else instead of forming a tail (longest-first list scheduling).
+concurrent, those declaring the longest wait (``js_waits(3, full=330)``: seconds per profile)
+first of all, so the longest waits overlap with everything else instead of forming a tail
+(longest-first list scheduling).
 The order is stable and the same on every worker, as xdist requires; case ids, verdicts and the
 reports do not depend on it.
 

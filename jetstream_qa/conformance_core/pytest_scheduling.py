@@ -99,8 +99,9 @@ def _traits_dir(config: pytest.Config) -> Path:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """Name the traits directory in each worker's input (controller side)."""
-    node.workerinput[_WORKERINPUT_KEY] = str(_traits_dir(node.config))
+    """Name the traits directory in each worker's input (controller side, loadgroup only)."""
+    if node.config.getvalue("dist") == "loadgroup":
+        node.workerinput[_WORKERINPUT_KEY] = str(_traits_dir(node.config))
 
 
 @pytest.hookimpl(optionalhook=True)
