@@ -1,8 +1,10 @@
 """Work units of our ``--dist loadgroup`` scheduler (:func:`jetstream_qa.conformance_core.
-concurrency.plan_work`): groups, dispatch order, lone waits, and the traits the workers send;
-pure functions, without pytest-xdist."""
+concurrency.plan_work`): groups, dispatch order, lone waits, the traits the workers send and
+each case's declared wait per profile; without pytest-xdist."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +17,9 @@ from jetstream_qa.conformance_core.concurrency import (
     traits_from_json,
     traits_to_json,
 )
+from jetstream_qa.conformance_core.pytest_fixtures import SETTINGS
+from jetstream_qa.conformance_core.pytest_scheduling import declared_wait
+from jetstream_qa.conformance_core.settings import resolve
 
 M = "conformance/test_flags_matrix.py::test_flag_matrix"
 
@@ -60,3 +65,33 @@ def test_traits_cross_as_json_with_only_the_cases_that_have_any() -> None:
     assert traits_from_json(text) == {"a": Traits(group="g"), "b": Traits(wait=3.0)}
     with pytest.raises(ValueError, match="expected an object"):
         traits_from_json("[]")
+
+
+class _Item:
+    """Just what ``declared_wait`` reads of a pytest item: its closest marker and the run's
+    settings in ``config.stash``."""
+
+    def __init__(self, mark: pytest.MarkDecorator | None, profile: str) -> None:
+        self._mark = mark.mark if mark is not None else None
+        self.nodeid = "t.py::test_case"
+        self.config = SimpleNamespace(stash={SETTINGS: resolve({"profile": profile}, {}, {})})
+
+    def get_closest_marker(self, name: str) -> object:
+        return self._mark if name == "js_waits" else None
+
+
+@pytest.mark.parametrize(("mark", "quick", "full"), [
+    (pytest.mark.js_waits(3, full=330), 3.0, 330.0),
+    (pytest.mark.js_waits(10), 10.0, 10.0),
+    (pytest.mark.js_waits, 0.0, 0.0),
+    (None, None, None),
+])
+def test_declared_wait_follows_the_profile(mark: pytest.MarkDecorator | None,
+                                           quick: float | None, full: float | None) -> None:
+    assert declared_wait(_Item(mark, "quick")) == quick  # type: ignore[arg-type]
+    assert declared_wait(_Item(mark, "full")) == full  # type: ignore[arg-type]
+
+
+def test_a_wait_that_is_not_seconds_is_a_usage_error() -> None:
+    with pytest.raises(pytest.UsageError, match="js_waits takes seconds, got 'long'"):
+        declared_wait(_Item(pytest.mark.js_waits("long"), "quick"))  # type: ignore[arg-type]
