@@ -214,7 +214,7 @@ def test_request_result_blocks(js_connect, js_target, js_settings, js_not_applic
 
 
 @pytest.mark.timeout(360)  # polls up to 330 s in the full profile (pytest-timeout's ini 300 s)
-@pytest.mark.js_waits(300)  # the documented expiry: dispatched before every other case
+@pytest.mark.js_waits(3, full=330)  # its poll; 330 s (full): dispatched first, alone
 @pytest.mark.js_case("timeouts/request-records/expire", level="MAY/INFO", source=S12)
 def test_request_records_expire(js_connect, js_target, js_settings, js_info,
                                 js_not_applicable, js_ops):

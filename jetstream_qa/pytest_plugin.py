@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from jetstream_qa.conformance_core import fixtures_impl as impl
-from jetstream_qa.conformance_core import pytest_fixtures
+from jetstream_qa.conformance_core import pytest_fixtures, pytest_scheduling
 from jetstream_qa.conformance_core.cases import (
     CaseResult,
     CaseSpec,
@@ -32,9 +32,15 @@ from jetstream_qa.conformance_core.cases import (
     matches,
     requirement_from_doc,
 )
-from jetstream_qa.conformance_core.concurrency import waits_first, worker_count
+from jetstream_qa.conformance_core.concurrency import waits_first
 from jetstream_qa.conformance_core.expectations import load_expectations
 from jetstream_qa.conformance_core.pytest_fixtures import CASE, EXPECTATIONS, RUN, SETTINGS, STATE
+from jetstream_qa.conformance_core.pytest_scheduling import (
+    concurrent,
+    declared_wait,
+    distribute,
+    is_worker,
+)
 from jetstream_qa.conformance_core.redaction import RedactionHooks
 from jetstream_qa.conformance_core.session import CaseState, RunState, judge
 from jetstream_qa.conformance_core.settings import OPTIONS, Settings, resolve
@@ -99,8 +105,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "with --js-profile full)",
         "js_matrix(flags, overwrite, cipher, symlink, preState): matrix coordinates of a case",
         "js_settings(**overrides): per-case settings (marker > CLI > env > ini > default)",
-        "js_waits(seconds=0): the case mostly waits for the server; dispatched first when "
-        "concurrent, the longest declared wait first",
+        "js_waits(seconds=0, full=None): the case mostly waits for the server, up to seconds "
+        "(full: under --js-profile full); dispatched first when concurrent, the longest "
+        "declared wait first; a wait of a minute or more runs alone on its worker",
     ):
         config.addinivalue_line("markers", line)
     config.pluginmanager.register(RedactionHooks(), "jetstream_qa_redaction")
@@ -113,52 +120,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.stash[EXPECTATIONS] = expectations
     config.pluginmanager.register(pytest_fixtures, "jetstream_qa_fixtures")
+    config.pluginmanager.register(pytest_scheduling, "jetstream_qa_scheduling")
     if settings.list_cases and hasattr(config.option, "dist"):
         config.option.dist, config.option.tx = "no", []  # list in-process, no xdist workers
-    _distribute(config, settings)
+    distribute(config, settings)
     config.stash[RUN] = RunState()
     if config.getoption("htmlpath", None):
         config.option.self_contained_html = True
         from jetstream_qa.conformance_core.htmlhooks import HtmlHooks
         config.pluginmanager.register(HtmlHooks(config, RUN), "jetstream_qa_html")
-
-
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def _distribute(config: pytest.Config, settings: Settings) -> None:
-    """Start xdist workers when the run should be concurrent (see :mod:`.concurrency`).
-
-    Runs before xdist's own ``pytest_configure`` (which creates the distributed session).
-    Leaves alone: a worker, ``-p no:xdist``, an explicit ``-n``/``--dist``/``--tx``,
-    ``--collect-only`` and ``--pdb``.
-    """
-    option = config.option
-    if _is_worker(config):  # xdist re-parses our command line there, without our --dist
-        if config.workerinput.get("js_loadgroup"):  # type: ignore[attr-defined]
-            option.loadgroup = True  # read by xdist's worker-side collection hook
-        return
-    if not hasattr(option, "dist") or option.dist != "no" \
-            or option.tx or option.numprocesses is not None \
-            or config.getoption("collectonly") or config.getoption("usepdb", False):
-        return
-    suite_default = bool(config.hook.pytest_js_concurrent_default(config=config))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = worker_count(settings, suite_default=suite_default, cpus=cpus)
-    if workers:
-        option.numprocesses, option.dist, option.tx = workers, "loadgroup", ["popen"] * workers
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """Tell each worker that the run is ``--dist loadgroup``: the flag-matrix cases share an
-    ``xdist_group`` so that one worker runs their batched transfers once."""
-    node.workerinput["js_loadgroup"] = node.config.option.dist == "loadgroup"
-
-
-def _concurrent(config: pytest.Config) -> bool:
-    return _is_worker(config) or getattr(config.option, "dist", "no") != "no"
 
 
 # --- collection: case ids, selection, listing ----------------------------------------------
@@ -210,20 +180,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (keep if selected else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-    if _concurrent(config):  # the same stable order on every worker, as xdist requires
-        keep = waits_first(keep, _declared_wait)
+    if concurrent(config):  # the same stable order on every worker, as xdist requires
+        keep = waits_first(keep, declared_wait)
     items[:] = keep
-
-
-def _declared_wait(item: pytest.Item) -> float | None:
-    marker = item.get_closest_marker("js_waits")
-    if marker is None:
-        return None
-    try:
-        return float(marker.args[0]) if marker.args else 0.0
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"{item.nodeid}: js_waits takes seconds, got "
-                                f"{marker.args[0]!r}") from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -348,7 +307,7 @@ class _Collector:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not _is_worker(session.config):
+    if not is_worker(session.config):
         session.config.pluginmanager.register(_Collector(session.config.stash[RUN]),
                                               "jetstream_qa_collector")
 
@@ -357,7 +316,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run = config.stash[RUN]
     settings = config.stash[SETTINGS]
-    if _is_worker(config):
+    if is_worker(config):
         env = run.environment
         if env is not None:
             config.workeroutput["js_environment"] = env.to_dict()  # type: ignore[attr-defined]
