@@ -4,7 +4,8 @@ Vendor pages: ``jetstream.constants`` (S11: DEFAULT_TIMEOUT_SECONDS = 10, "conne
 attempts will timeout and fail if unresponsive for 10 seconds") and Asynchronous Commands
 (S12: getRequestStatus "returns immediately", getRequestResult "blocks until the request is
 done", request records "expire"). Durations are measured with ``time.monotonic``; the 10 %
-tolerance is the brief's, the absolute slack covers scheduling on a loaded machine. Every wait
+tolerance is the brief's; a timeout may fire later than that by the wake-up delay a probe
+thread measured in this process during the call (a loaded machine, not the client). Every wait
 is bounded: ``getRequestResult`` gets ``timeout=--js-timeout`` (the client then waits at
 most twice that), every other call the client's request timeout.
 """
@@ -18,6 +19,7 @@ import pytest
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core import transfer_steps as ts
+from jetstream_qa.conformance_core.lateness import LatenessProbe
 from jetstream_qa.conformance_core.peers import mute_after_hello, never_answering_listener
 from jetstream_qa.conformance_core.polling import poll
 from jetstream_qa.errors import ConnectTimeout, RequestTimeout
@@ -39,12 +41,18 @@ def _timed(call):
 
 
 def _expect_timeout(kind, call, configured, api=None):
-    error, elapsed = _timed(call)
+    with LatenessProbe() as late:
+        error, elapsed = _timed(call)
     expect.that(f"an unresponsive peer makes the call fail with {kind.__name__}",
                 isinstance(error, kind), expected=kind.__name__,
                 actual=repr(error) if error else f"no error after {elapsed:.2f} s", api=api)
-    expect.within(f"{kind.__name__} fires at the configured value (±10 %)", configured,
-                  elapsed, rel=0.10, abs_tol=SLACK_S, api=api)
+    slack = max(0.10 * configured, SLACK_S)
+    expect.that(f"{kind.__name__} fires at the configured value (±10 %; late by at most "
+                "the wake-up delay this process was measured to suffer meanwhile)",
+                configured - slack <= elapsed <= configured + slack + late.worst_s,
+                expected=f"{configured:g} s within [{configured - slack:.3f}, "
+                         f"{configured + slack:.3f} + {late.worst_s:.3f}] s",
+                actual=f"{elapsed:.3f} s", api=api)
 
 
 @pytest.mark.js_case("timeouts/connect/fires-at-configured-value", level="MUST", source=S11)
