@@ -45,13 +45,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from jetstream_qa.conformance_core.settings import Settings
 
-__all__ = ["ALONE_WAIT_S", "AUTO_WORKERS_PER_CPU", "MAX_AUTO_WORKERS", "Traits", "WorkPlan",
-           "group_name", "plan_work", "scope_of", "traits_from_json", "traits_to_json",
-           "waits_first", "worker_count"]
+__all__ = [
+    "ALONE_WAIT_S",
+    "AUTO_WORKERS_PER_CPU",
+    "MAX_AUTO_WORKERS",
+    "Traits",
+    "WorkPlan",
+    "group_name",
+    "plan_work",
+    "scope_of",
+    "traits_file",
+    "traits_from_json",
+    "traits_to_json",
+    "waits_first",
+    "worker_count",
+]
 
 AUTO_WORKERS_PER_CPU = 2
 """Workers per CPU for ``auto``: the cases wait far more than they compute (13 s of CPU in a
@@ -202,3 +215,8 @@ def plan_work(ids: Sequence[str], traits: Mapping[str, Traits], *,
     order = sorted(units, key=key)
     return WorkPlan(units=tuple((s, tuple(units[s])) for s in order),
                     alone=frozenset(s for s, w in waits.items() if w >= ALONE_WAIT_S))
+
+
+def traits_file(directory: Path, worker_id: str) -> Path:
+    """Where worker ``worker_id`` leaves its case traits for the controller's scheduler."""
+    return directory / f"{worker_id}.json"

@@ -21,14 +21,14 @@ import pytest
 from jetstream_qa.conformance_core.concurrency import (
     Traits,
     group_name,
+    traits_file,
     traits_to_json,
     worker_count,
 )
 from jetstream_qa.conformance_core.pytest_fixtures import SETTINGS
 from jetstream_qa.conformance_core.settings import Settings
 
-__all__ = ["case_traits", "concurrent", "declared_wait", "distribute", "is_worker",
-           "traits_file"]
+__all__ = ["case_traits", "concurrent", "declared_wait", "distribute", "is_worker"]
 
 _TRAITS_DIR = pytest.StashKey[Path]()
 _WORKERINPUT_KEY = "js_traits_dir"
@@ -84,11 +84,6 @@ def case_traits(item: pytest.Item) -> Traits:
     names = (m.args[0] if m.args else m.kwargs.get("name", "default")
              for m in item.iter_markers("xdist_group"))
     return Traits(group=group_name(names), wait=declared_wait(item))
-
-
-def traits_file(directory: Path, worker_id: str) -> Path:
-    """Where worker ``worker_id`` leaves its case traits for the controller's scheduler."""
-    return directory / f"{worker_id}.json"
 
 
 def _traits_dir(config: pytest.Config) -> Path:

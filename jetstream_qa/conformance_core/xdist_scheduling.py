@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from jetstream_qa.conformance_core.concurrency import Traits, plan_work, scope_of, traits_from_json
-from jetstream_qa.conformance_core.pytest_scheduling import traits_file
+from jetstream_qa.conformance_core.concurrency import (
+    Traits,
+    plan_work,
+    scope_of,
+    traits_file,
+    traits_from_json,
+)
 
 __all__ = ["CaseGroupScheduling"]
 
