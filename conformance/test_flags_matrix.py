@@ -25,10 +25,10 @@ import pytest
 
 from jetstream_qa import expect
 from jetstream_qa.conformance_core import matrix
-from jetstream_qa.conformance_core.fixtures_impl import make_scratch
+from jetstream_qa.conformance_core.client_choice import open_session
+from jetstream_qa.conformance_core.harness import make_scratch
 from jetstream_qa.conformance_core.matrix import dangling
 from jetstream_qa.conformance_core.matrix.run import ISOLATED, MatrixRun
-from jetstream_qa.conformance_core.targets import open_session
 from jetstream_qa.pytest_plugin import SETTINGS
 
 S11 = "jetstream-api/2.9.2/api/python/jetstream.constants.html"

@@ -36,9 +36,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jetstream_qa.conformance_core.client_choice import calls_of, shorten
 from jetstream_qa.conformance_core.failures import CaseFailure
 from jetstream_qa.conformance_core.polling import poll
-from jetstream_qa.conformance_core.targets import calls_of, shorten
 from jetstream_qa.constants import TRANSFER_FINAL_STATUSES
 from jetstream_qa.errors import JetStreamQAError, TransportError
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from jetstream_qa.conformance_core import fixtures_impl as impl
+from jetstream_qa.conformance_core import harness as impl
 from jetstream_qa.conformance_core import pytest_fixtures, pytest_scheduling
 from jetstream_qa.conformance_core.cases import (
     CaseResult,

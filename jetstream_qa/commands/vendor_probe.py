@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(path: Path | None):  # type: ignore[no-untyped-def]
-    from jetstream_qa.conformance_core.targets import _package_origin, vendor_surface
+    from jetstream_qa.conformance_core.client_choice import _package_origin, vendor_surface
     if path is not None:
         sys.path.insert(0, str(path.resolve()))
     try:

@@ -1,6 +1,6 @@
 """What the run learnt about reaching the server under test before any case judged it.
 
-The probe (:func:`~jetstream_qa.conformance_core.fixtures_impl.probe`) opens one session with
+The probe (:func:`~jetstream_qa.conformance_core.harness.probe`) opens one session with
 the sender at the start of a run and records a :class:`Contact`. The verdict policy
 (:func:`~jetstream_qa.conformance_core.failures.classify`) reads it: once the server has
 answered (``Contact.answered``), losing it, a timeout or a broken answer is the server's fault

@@ -1,4 +1,4 @@
-"""What a case raises to end with a verdict, and how an exception becomes an Outcome.
+"""What a case raises to end with a verdict, and how an exception becomes a CaseOutcome.
 
 - :class:`CaseFailure`: the server broke the case's requirement. Raised by the verifiers of
   :mod:`jetstream_qa.expect`; carries Requirement / Expected / Actual and the recent API calls.
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from jetstream_qa.conformance_core.contact import Contact
-from jetstream_qa.conformance_core.verdicts import Outcome
+from jetstream_qa.conformance_core.verdicts import CaseOutcome
 from jetstream_qa.errors import (
     ApiVersionMismatch,
     AuthenticationFailed,
@@ -117,7 +117,7 @@ def _text(value: Any) -> str:
 class Classified:
     """The outcome of a case's exception, and the sentence that says what happened."""
 
-    outcome: Outcome
+    outcome: CaseOutcome
     story: str = ""
     """Replaces the bare exception text in Actual (empty: the exception speaks for itself)."""
 
@@ -173,43 +173,43 @@ def classify(exc: BaseException | None, *, contact: Contact | None = None,
     """The outcome of a case that ended with ``exc`` (``None``: it held); see the table in
     the module docstring. ``contact`` is the probe's finding (``None``: not probed)."""
     if exc is None:
-        return Classified(Outcome.HELD)
+        return Classified(CaseOutcome.HELD)
     if isinstance(exc, NotApplicableCase | BindingMissing):  # names the binding key to set
-        return Classified(Outcome.NOT_APPLICABLE)
+        return Classified(CaseOutcome.NOT_APPLICABLE)
     if isinstance(exc, Inconclusive):
-        return Classified(Outcome.ENVIRONMENT)
+        return Classified(CaseOutcome.ENVIRONMENT)
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-        return Classified(Outcome.ENVIRONMENT, f"local disk full: {exc}")
+        return Classified(CaseOutcome.ENVIRONMENT, f"local disk full: {exc}")
     contact = contact or Contact()
     if _is_transport(exc):
         if contact.answered:
-            return Classified(Outcome.LOST, transport_story(exc))
-        return Classified(Outcome.ENVIRONMENT, f"{contact.explain()}; this case saw: "
+            return Classified(CaseOutcome.LOST, transport_story(exc))
+        return Classified(CaseOutcome.ENVIRONMENT, f"{contact.explain()}; this case saw: "
                           f"{type(exc).__name__}: {exc}")
     if isinstance(exc, ProtocolError):
-        return Classified(Outcome.LOST, f"the server broke the protocol: {exc.message}")
+        return Classified(CaseOutcome.LOST, f"the server broke the protocol: {exc.message}")
     if isinstance(exc, SessionRefused):
-        return Classified(Outcome.LOST, exc.message)
+        return Classified(CaseOutcome.LOST, exc.message)
     if phase == "setup":
         return _classify_setup(exc, contact)
     if isinstance(exc, _SUITE_BUG_TYPES) and not _raised_in_client(exc):
-        return Classified(Outcome.SUITE_ERROR, _suite_bug(exc))
+        return Classified(CaseOutcome.SUITE_ERROR, _suite_bug(exc))
     if isinstance(exc, _SUITE_BUG_TYPES):
-        return Classified(Outcome.BROKEN, f"the client could not read the server's answer: "
+        return Classified(CaseOutcome.BROKEN, f"the client could not read the server's answer: "
                           f"{type(exc).__name__}: {exc}")
-    return Classified(Outcome.BROKEN)
+    return Classified(CaseOutcome.BROKEN)
 
 
 def _classify_setup(exc: BaseException, contact: Contact) -> Classified:
     if isinstance(exc, ApiVersionMismatch | AuthenticationFailed | PermissionDenied):
-        return Classified(Outcome.ENVIRONMENT, f"setup refused: {type(exc).__name__}: "
+        return Classified(CaseOutcome.ENVIRONMENT, f"setup refused: {type(exc).__name__}: "
                           f"{exc.message}; {contact.explain()}")
     if isinstance(exc, CaseFailure):
-        return Classified(Outcome.BROKEN)
+        return Classified(CaseOutcome.BROKEN)
     if isinstance(exc, ServerError):
-        return Classified(Outcome.BROKEN, f"the server refused while the case was being set "
+        return Classified(CaseOutcome.BROKEN, f"the server refused while the case was being set "
                           f"up: {type(exc).__name__}: {exc.message}")
-    return Classified(Outcome.SUITE_ERROR, _suite_bug(exc))
+    return Classified(CaseOutcome.SUITE_ERROR, _suite_bug(exc))
 
 
 def _suite_bug(exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 plugin's ``config.stash`` keys.
 
 Registered by :mod:`jetstream_qa.pytest_plugin` (which keeps options and hooks, STYLE 7);
-what the fixtures do lives in :mod:`.fixtures_impl`, which never imports pytest. Under
+what the fixtures do lives in :mod:`.harness`, which never imports pytest. Under
 pytest-xdist every worker runs its own session, so the session-scoped ``js_target`` of each
 worker starts its own embedded pair (see :mod:`.concurrency`).
 """
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from jetstream_qa.binding import Binding, Operations, binding_for
-from jetstream_qa.conformance_core import fixtures_impl as impl
+from jetstream_qa.conformance_core import harness as impl
 from jetstream_qa.conformance_core.cases import CaseSpec
 from jetstream_qa.conformance_core.expectations import Expectations
 from jetstream_qa.conformance_core.failures import NotApplicableCase

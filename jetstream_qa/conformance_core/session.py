@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetstream_qa.conformance_core.cases import CaseResult, CaseSpec
+from jetstream_qa.conformance_core.client_choice import calls_of
 from jetstream_qa.conformance_core.contact import Contact
 from jetstream_qa.conformance_core.expectations import Expectations
 from jetstream_qa.conformance_core.failures import Classified, classify, evidence_of
 from jetstream_qa.conformance_core.summary import Environment
-from jetstream_qa.conformance_core.targets import calls_of
-from jetstream_qa.conformance_core.verdicts import Outcome, decide
+from jetstream_qa.conformance_core.verdicts import CaseOutcome, decide
 
 __all__ = ["CaseState", "RunState", "judge", "verdict_label"]
 
@@ -60,7 +60,7 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
         contact: what the probe learnt about the server (``None``: not probed).
     """
     if skipped_reason is not None:
-        judged = Classified(Outcome.NOT_APPLICABLE)
+        judged = Classified(CaseOutcome.NOT_APPLICABLE)
     else:
         judged = classify(exc, contact=contact, phase=phase)
     outcome = judged.outcome
@@ -69,14 +69,14 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
     calls: list[str] = []
     if skipped_reason is not None:
         actual = skipped_reason
-    elif outcome is Outcome.NOT_APPLICABLE and exc is not None:
+    elif outcome is CaseOutcome.NOT_APPLICABLE and exc is not None:
         actual = str(exc)
     elif exc is not None:
         req, expected, actual, calls = evidence_of(exc)
         requirement = req or ""
         if judged.story:
             actual = judged.story
-        if phase == "setup" and outcome is not Outcome.BROKEN:
+        if phase == "setup" and outcome is not CaseOutcome.BROKEN:
             actual = f"setup failed: {actual}"
     elif state.observations:
         actual = "; ".join(state.observations)
@@ -89,7 +89,7 @@ def judge(spec: CaseSpec, *, exc: BaseException | None, skipped_reason: str | No
         expected_verdict=entry.verdict if entry else None,
         expectation_reason=entry.reason if entry else "", requirement=requirement,
         observations=tuple(state.observations),
-        suite_error=outcome is Outcome.SUITE_ERROR)
+        suite_error=outcome is CaseOutcome.SUITE_ERROR)
 
 
 def verdict_label(result: CaseResult) -> str:

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A case states one requirement at a level (:class:`Level`: MUST, SHOULD, or INFO for behaviour
-the vendor docs leave open). Running it yields an :class:`Outcome` (it held, it was broken, the
+the vendor docs leave open). Running it yields a :class:`CaseOutcome` (it held, it was broken, the
 environment failed, or it does not apply here). :func:`decide` maps (level, outcome, whether
 the case recorded an observation with ``js_info``) to exactly one :class:`Verdict`, following
 Autobahn/TTCN-3 and h2spec's strict mode:
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["LEGEND", "Level", "Outcome", "Verdict", "decide", "is_blocking", "worst"]
+__all__ = ["LEGEND", "CaseOutcome", "Level", "Verdict", "decide", "is_blocking", "worst"]
 
 
 class Verdict(enum.StrEnum):
@@ -95,7 +95,7 @@ class Level(enum.StrEnum):
         raise ValueError(f"unknown level {text!r}; expected MUST, SHOULD or MAY/INFO")
 
 
-class Outcome(enum.Enum):
+class CaseOutcome(enum.Enum):
     """What running a case produced, before levels are applied."""
 
     HELD = "held"
@@ -107,17 +107,17 @@ class Outcome(enum.Enum):
     NOT_APPLICABLE = "not applicable"
 
 
-def decide(level: Level, outcome: Outcome, *, info_recorded: bool = False) -> Verdict:
+def decide(level: Level, outcome: CaseOutcome, *, info_recorded: bool = False) -> Verdict:
     """Assign the verdict of one case (table in the module docstring)."""
-    if outcome in (Outcome.ENVIRONMENT, Outcome.SUITE_ERROR):
+    if outcome in (CaseOutcome.ENVIRONMENT, CaseOutcome.SUITE_ERROR):
         return Verdict.INCONCLUSIVE
-    if outcome is Outcome.NOT_APPLICABLE:
+    if outcome is CaseOutcome.NOT_APPLICABLE:
         return Verdict.NOT_APPLICABLE
-    if outcome is Outcome.LOST:
+    if outcome is CaseOutcome.LOST:
         return Verdict.FAIL
     if level is Level.INFO:
         return Verdict.INFO
-    if outcome is Outcome.HELD:
+    if outcome is CaseOutcome.HELD:
         return Verdict.INFO if info_recorded else Verdict.PASS
     return Verdict.FAIL if level is Level.MUST else Verdict.NON_STRICT
 

@@ -20,7 +20,7 @@ __all__ = ["connect_api", "resolve_client_kind", "vendor_available"]
 def vendor_available() -> bool:
     """True when the vendor's ``jetstream`` package can be imported and proves to be the
     vendor's (``constants.API_VERSION``, ``JetStream().api``: not any module of that name)."""
-    from jetstream_qa.conformance_core.targets import vendor_surface
+    from jetstream_qa.conformance_core.client_choice import vendor_surface
     try:
         vendor_surface(importlib.import_module("jetstream"))
     except (ImportError, ConfigurationError):

@@ -11,7 +11,7 @@ import pytest
 
 from jetstream_qa.binding import Operations, binding_for, bundled_binding, vendor_binding
 from jetstream_qa.client import JetStream
-from jetstream_qa.conformance_core.targets import RecordingApi
+from jetstream_qa.conformance_core.client_choice import RecordingApi
 from jetstream_qa.errors import BindingMissing, ConnectionClosed, RequestTimeout
 
 STANDIN_BINDING = Path(__file__).resolve().parents[2] / "fixtures" / "bindings" / "standin.toml"

@@ -15,24 +15,24 @@ from jetstream_qa.conformance_core.failures import CaseFailure, Inconclusive, cl
 from jetstream_qa.conformance_core.htmlreport import matrix_view, render_evidence
 from jetstream_qa.conformance_core.setting_values import HostPort, StorageRoot
 from jetstream_qa.conformance_core.summary import Environment, RunSummary, exit_status
-from jetstream_qa.conformance_core.verdicts import Level, Outcome, Verdict, decide, is_blocking
+from jetstream_qa.conformance_core.verdicts import CaseOutcome, Level, Verdict, decide, is_blocking
 from jetstream_qa.errors import ConfigurationError, NotFound, RequestTimeout
 
 FILESETS = Path(__file__).resolve().parents[2] / "fixtures" / "filesets"
 
 
 @pytest.mark.parametrize(("level", "outcome", "info", "verdict"), [
-    (Level.MUST, Outcome.HELD, False, Verdict.PASS),
-    (Level.MUST, Outcome.HELD, True, Verdict.INFO),
-    (Level.MUST, Outcome.BROKEN, False, Verdict.FAIL),
-    (Level.SHOULD, Outcome.BROKEN, False, Verdict.NON_STRICT),
-    (Level.INFO, Outcome.BROKEN, False, Verdict.INFO),
-    (Level.INFO, Outcome.HELD, False, Verdict.INFO),
-    (Level.MUST, Outcome.ENVIRONMENT, False, Verdict.INCONCLUSIVE),
-    (Level.INFO, Outcome.SUITE_ERROR, False, Verdict.INCONCLUSIVE),
-    (Level.SHOULD, Outcome.NOT_APPLICABLE, True, Verdict.NOT_APPLICABLE),
+    (Level.MUST, CaseOutcome.HELD, False, Verdict.PASS),
+    (Level.MUST, CaseOutcome.HELD, True, Verdict.INFO),
+    (Level.MUST, CaseOutcome.BROKEN, False, Verdict.FAIL),
+    (Level.SHOULD, CaseOutcome.BROKEN, False, Verdict.NON_STRICT),
+    (Level.INFO, CaseOutcome.BROKEN, False, Verdict.INFO),
+    (Level.INFO, CaseOutcome.HELD, False, Verdict.INFO),
+    (Level.MUST, CaseOutcome.ENVIRONMENT, False, Verdict.INCONCLUSIVE),
+    (Level.INFO, CaseOutcome.SUITE_ERROR, False, Verdict.INCONCLUSIVE),
+    (Level.SHOULD, CaseOutcome.NOT_APPLICABLE, True, Verdict.NOT_APPLICABLE),
 ])
-def test_decide(level: Level, outcome: Outcome, info: bool, verdict: Verdict) -> None:
+def test_decide(level: Level, outcome: CaseOutcome, info: bool, verdict: Verdict) -> None:
     assert decide(level, outcome, info_recorded=info) is verdict
 
 
@@ -42,10 +42,10 @@ def test_blocking_and_classify() -> None:
     assert is_blocking(Verdict.NON_STRICT, strict=True)
     assert is_blocking(Verdict.INCONCLUSIVE, strict=False)
     assert not is_blocking(Verdict.INCONCLUSIVE, strict=False, allow_inconclusive=True)
-    assert classify(RequestTimeout("x")).outcome is Outcome.ENVIRONMENT  # never probed
-    assert classify(Inconclusive("x")).outcome is Outcome.ENVIRONMENT
-    assert classify(NotFound("x")).outcome is Outcome.BROKEN
-    assert classify(CaseFailure("r", 1, 2)).outcome is Outcome.BROKEN
+    assert classify(RequestTimeout("x")).outcome is CaseOutcome.ENVIRONMENT  # never probed
+    assert classify(Inconclusive("x")).outcome is CaseOutcome.ENVIRONMENT
+    assert classify(NotFound("x")).outcome is CaseOutcome.BROKEN
+    assert classify(CaseFailure("r", 1, 2)).outcome is CaseOutcome.BROKEN
     assert Level.parse("may/info") is Level.INFO
     with pytest.raises(ValueError, match="unknown level"):
         Level.parse("COULD")

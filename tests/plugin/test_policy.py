@@ -9,10 +9,10 @@ import errno
 import pytest
 
 from jetstream_qa import expect
+from jetstream_qa.conformance_core.client_choice import check_answer
 from jetstream_qa.conformance_core.contact import Contact, Reach
 from jetstream_qa.conformance_core.failures import CaseFailure, classify
-from jetstream_qa.conformance_core.targets import check_answer
-from jetstream_qa.conformance_core.verdicts import Level, Outcome, Verdict, decide
+from jetstream_qa.conformance_core.verdicts import CaseOutcome, Level, Verdict, decide
 from jetstream_qa.errors import (
     ApiVersionMismatch,
     AuthenticationFailed,
@@ -46,14 +46,14 @@ def _raise(exc: BaseException) -> BaseException:
 def test_transport_after_an_answer_is_a_named_fail(exc: BaseException, story: str) -> None:
     for phase in ("setup", "call"):
         judged = classify(exc, contact=SESSION, phase=phase)
-        assert judged.outcome is Outcome.LOST
+        assert judged.outcome is CaseOutcome.LOST
         assert judged.story.startswith(story), judged.story
 
 
 @pytest.mark.parametrize("contact", [NEVER, HANDSHAKE, None])
 def test_transport_before_any_session_is_the_environment(contact: Contact | None) -> None:
     judged = classify(ConnectTimeout("no hello"), contact=contact)
-    assert judged.outcome is Outcome.ENVIRONMENT
+    assert judged.outcome is CaseOutcome.ENVIRONMENT
     if contact is not None:
         assert contact.detail in judged.story
 
@@ -61,39 +61,39 @@ def test_transport_before_any_session_is_the_environment(contact: Contact | None
 def test_server_errors_are_fail_in_setup_and_call() -> None:
     for phase in ("setup", "call"):
         assert classify(ProtocolError("garbage"), contact=HANDSHAKE,
-                        phase=phase).outcome is Outcome.LOST
+                        phase=phase).outcome is CaseOutcome.LOST
         assert classify(ServerError("Busy"), contact=SESSION,
-                        phase=phase).outcome is Outcome.BROKEN
+                        phase=phase).outcome is CaseOutcome.BROKEN
 
 
 def test_a_lost_server_fails_cases_of_every_level() -> None:
     for level in Level:
-        assert decide(level, Outcome.LOST) is Verdict.FAIL
+        assert decide(level, CaseOutcome.LOST) is Verdict.FAIL
 
 
 def test_refused_account_or_version_in_setup_is_explained_environment() -> None:
     for exc in (AuthenticationFailed("bad password"), ApiVersionMismatch(expected=40, actual=39)):
         judged = classify(exc, contact=SESSION, phase="setup")
-        assert judged.outcome is Outcome.ENVIRONMENT
+        assert judged.outcome is CaseOutcome.ENVIRONMENT
         assert "setup refused" in judged.story
 
 
 def test_suite_bugs_are_suite_errors_not_fails() -> None:
     for exc in (TypeError("unsupported operand"), NameError("nmae"), AttributeError("x")):
         judged = classify(_raise(exc), contact=SESSION)
-        assert judged.outcome is Outcome.SUITE_ERROR
+        assert judged.outcome is CaseOutcome.SUITE_ERROR
         assert judged.story.startswith("suite bug: ")
-    assert classify(RuntimeError("fixture broke"), phase="setup").outcome is Outcome.SUITE_ERROR
+    assert classify(RuntimeError("fixture broke"), phase="setup").outcome is CaseOutcome.SUITE_ERROR
 
 
 def test_local_disk_full_is_the_environment() -> None:
     judged = classify(OSError(errno.ENOSPC, "No space left on device"), contact=SESSION)
-    assert judged.outcome is Outcome.ENVIRONMENT and "disk full" in judged.story
+    assert judged.outcome is CaseOutcome.ENVIRONMENT and "disk full" in judged.story
 
 
 def test_missing_key_and_assertions_are_the_servers() -> None:
-    assert classify(KeyError("manifestId"), contact=SESSION).outcome is Outcome.BROKEN
-    assert classify(CaseFailure("r", 1, 2), contact=SESSION).outcome is Outcome.BROKEN
+    assert classify(KeyError("manifestId"), contact=SESSION).outcome is CaseOutcome.BROKEN
+    assert classify(CaseFailure("r", 1, 2), contact=SESSION).outcome is CaseOutcome.BROKEN
 
 
 @pytest.mark.parametrize(("command", "answer", "message"), [

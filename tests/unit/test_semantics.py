@@ -10,10 +10,10 @@ import pytest
 from jetstream_qa.conformance_core.oracle import (
     Content,
     DestPreState,
+    ExpectedOutcome,
     FileResult,
     MtimeRule,
-    Outcome,
-    PreKind,
+    PathKind,
     SourceEntry,
     SourceSymlink,
     WriteMethod,
@@ -37,16 +37,16 @@ F = TransferFlag
 M = OverwriteMode
 SRC = SourceEntry("dir/file.bin", 1000, 2_000_000, executable=True)
 ABSENT = DestPreState()
-SAME_OLDER = DestPreState(PreKind.FILE, 1000, 1_000_000)
-SAME_NEWER = DestPreState(PreKind.FILE, 1000, 3_000_000)
-OTHER_OLDER = DestPreState(PreKind.FILE, 5, 1_000_000)
-EMPTY = DestPreState(PreKind.FILE, 0, 1_000_000)
-DIRECTORY = DestPreState(PreKind.DIRECTORY)
+SAME_OLDER = DestPreState(PathKind.FILE, 1000, 1_000_000)
+SAME_NEWER = DestPreState(PathKind.FILE, 1000, 3_000_000)
+OTHER_OLDER = DestPreState(PathKind.FILE, 5, 1_000_000)
+EMPTY = DestPreState(PathKind.FILE, 0, 1_000_000)
+DIRECTORY = DestPreState(PathKind.DIRECTORY)
 
 
 def outcome(flags: int = 3, mode: M = M.ALWAYS, pre: DestPreState = ABSENT,
             source: SourceEntry | SourceSymlink = SRC, links: SymlinkMode = SymlinkMode.FOLLOW,
-            cipher: MinCipher = MinCipher.NONE) -> Outcome:
+            cipher: MinCipher = MinCipher.NONE) -> ExpectedOutcome:
     return expected_outcome(flags=flags, overwrite_mode=mode, cipher=cipher,
                             symlink_mode=links, source=source, pre=pre)
 
@@ -91,7 +91,7 @@ def test_semantics_only_newer_is_strict() -> None:
     newer = outcome(flags, M.ALWAYS, SAME_NEWER)
     assert (newer.result, newer.reason, newer.target.content) == (
         FileResult.SKIPPED, "destination-newer", Content.ORIGINAL)
-    equal = DestPreState(PreKind.FILE, 1000, SRC.mtime_us)
+    equal = DestPreState(PathKind.FILE, 1000, SRC.mtime_us)
     assert outcome(flags, M.ALWAYS, equal).result is FileResult.WRITTEN
     assert outcome(flags, M.ALWAYS, SAME_OLDER).result is FileResult.WRITTEN
     assert outcome(int(F.READ_WRITE), M.ALWAYS, SAME_NEWER).result is FileResult.WRITTEN
@@ -129,8 +129,8 @@ def test_semantics_versioned_keeps_original_as_jetbak() -> None:
     assert outcome(mode=M.VERSIONED).jetbak is None
 
 
-@pytest.mark.parametrize("kind", [PreKind.DIRECTORY, PreKind.SYMLINK, PreKind.OTHER])
-def test_semantics_non_file_in_the_way_is_an_error(kind: PreKind) -> None:
+@pytest.mark.parametrize("kind", [PathKind.DIRECTORY, PathKind.SYMLINK, PathKind.OTHER])
+def test_semantics_non_file_in_the_way_is_an_error(kind: PathKind) -> None:
     """semantics/errors/in-the-way (ours): never removed, never written through."""
     for mode in M:
         o = outcome(mode=mode, pre=DestPreState(kind))
@@ -173,7 +173,7 @@ def test_semantics_cipher_never_changes_storage() -> None:
 def test_semantics_full_table_invariants() -> None:
     """semantics/table/invariants: every combination obeys the cross-cutting rules."""
     pres = [ABSENT, SAME_OLDER, SAME_NEWER, OTHER_OLDER, EMPTY, DIRECTORY,
-            DestPreState(PreKind.SYMLINK)]
+            DestPreState(PathKind.SYMLINK)]
     count = 0
     for flags, mode, links, pre in itertools.product(ALL_TRANSFER_FLAG_SETS, M, SymlinkMode,
                                                      pres):
@@ -185,7 +185,7 @@ def test_semantics_full_table_invariants() -> None:
             assert writes or o.result in (FileResult.NOT_WRITTEN, FileResult.IGNORED)
             assert (o.partfile is not None) == (o.method is WriteMethod.PARTFILE_KEPT)
             assert o.partfile is None or mode is M.NEVER
-            assert o.jetbak is None or (mode is M.VERSIONED and pre.kind is PreKind.FILE)
+            assert o.jetbak is None or (mode is M.VERSIONED and pre.kind is PathKind.FILE)
             if o.result is not FileResult.WRITTEN:
                 assert o.target.mtime in (MtimeRule.NONE, MtimeRule.ORIGINAL)
             if o.result is FileResult.IGNORED:
@@ -242,4 +242,4 @@ def test_semantics_values_validate_themselves() -> None:
     with pytest.raises(UsageError):
         SourceEntry("d", 3, 0, is_empty_dir=True)
     with pytest.raises(UsageError):
-        DestPreState(PreKind.DIRECTORY, size=4)
+        DestPreState(PathKind.DIRECTORY, size=4)

@@ -31,11 +31,11 @@ import pytest
 from jetstream_qa.conformance_core.oracle import (
     Content,
     DestPreState,
+    ExpectedOutcome,
     FileResult,
     FileState,
     MtimeRule,
-    Outcome,
-    PreKind,
+    PathKind,
     SourceEntry,
     SourceSymlink,
     expected_outcome,
@@ -67,24 +67,24 @@ class PreSpec:
     """How to plant one destination pre-state (``stale_backup``: NAME.jetbak exists too)."""
 
     name: str
-    kind: PreKind
+    kind: PathKind
     size: int = 0
     mtime_us: int = 0
     stale_backup: bool = False
 
 
 PRE_STATES = (
-    PreSpec("absent", PreKind.ABSENT),
-    PreSpec("same-size-older", PreKind.FILE, SRC_SIZE, OLDER_US),
-    PreSpec("same-size-newer", PreKind.FILE, SRC_SIZE, NEWER_US),
-    PreSpec("same-size-equal", PreKind.FILE, SRC_SIZE, SRC_MTIME_US),
-    PreSpec("other-size-older", PreKind.FILE, 333, OLDER_US),
-    PreSpec("other-size-newer", PreKind.FILE, 333, NEWER_US),
-    PreSpec("empty-older", PreKind.FILE, 0, OLDER_US),
-    PreSpec("empty-newer", PreKind.FILE, 0, NEWER_US),
-    PreSpec("backup-exists", PreKind.FILE, SRC_SIZE, OLDER_US, stale_backup=True),
-    PreSpec("directory", PreKind.DIRECTORY),
-    PreSpec("symlink", PreKind.SYMLINK),
+    PreSpec("absent", PathKind.ABSENT),
+    PreSpec("same-size-older", PathKind.FILE, SRC_SIZE, OLDER_US),
+    PreSpec("same-size-newer", PathKind.FILE, SRC_SIZE, NEWER_US),
+    PreSpec("same-size-equal", PathKind.FILE, SRC_SIZE, SRC_MTIME_US),
+    PreSpec("other-size-older", PathKind.FILE, 333, OLDER_US),
+    PreSpec("other-size-newer", PathKind.FILE, 333, NEWER_US),
+    PreSpec("empty-older", PathKind.FILE, 0, OLDER_US),
+    PreSpec("empty-newer", PathKind.FILE, 0, NEWER_US),
+    PreSpec("backup-exists", PathKind.FILE, SRC_SIZE, OLDER_US, stale_backup=True),
+    PreSpec("directory", PathKind.DIRECTORY),
+    PreSpec("symlink", PathKind.SYMLINK),
 )
 
 
@@ -123,18 +123,18 @@ def plant(case_dir: Path, name: str, spec: PreSpec) -> DestPreState:
     path = case_dir / name
     if spec.stale_backup:
         Path(jetbak_name(str(path))).write_bytes(STALE_BACKUP)
-    if spec.kind is PreKind.FILE:
+    if spec.kind is PathKind.FILE:
         path.write_bytes(original_bytes(name, spec.size))
         os.utime(path, ns=(spec.mtime_us * 1000, spec.mtime_us * 1000))
-        return DestPreState(PreKind.FILE, spec.size, spec.mtime_us, content_tag=name)
-    if spec.kind is PreKind.DIRECTORY:
+        return DestPreState(PathKind.FILE, spec.size, spec.mtime_us, content_tag=name)
+    if spec.kind is PathKind.DIRECTORY:
         path.mkdir()
         (path / "keep.txt").write_bytes(b"keep")
-        return DestPreState(PreKind.DIRECTORY)
-    if spec.kind is PreKind.SYMLINK:
+        return DestPreState(PathKind.DIRECTORY)
+    if spec.kind is PathKind.SYMLINK:
         (case_dir / f"{name}.linktarget").write_bytes(b"link target")
         path.symlink_to(f"{name}.linktarget")
-        return DestPreState(PreKind.SYMLINK)
+        return DestPreState(PathKind.SYMLINK)
     return DestPreState()
 
 
@@ -163,17 +163,17 @@ class Seen:
 def check_state(path: Path, state: FileState, seen: Seen) -> None:
     """Assert that ``path`` holds ``state``."""
     where, pre = f"{path.name}: ", seen.pre
-    if state.kind is PreKind.ABSENT:
+    if state.kind is PathKind.ABSENT:
         assert not os.path.lexists(path), where + "should not exist"
         return
     assert os.path.lexists(path), where + f"should be a {state.kind}, is absent"
     st = os.lstat(path)
-    if state.kind is PreKind.DIRECTORY:
+    if state.kind is PathKind.DIRECTORY:
         assert stat.S_ISDIR(st.st_mode), where + "should be a directory"
-        if pre.kind is PreKind.DIRECTORY:
+        if pre.kind is PathKind.DIRECTORY:
             assert (path / "keep.txt").read_bytes() == b"keep", where + "directory was touched"
         return
-    if state.kind is PreKind.SYMLINK:
+    if state.kind is PathKind.SYMLINK:
         assert stat.S_ISLNK(st.st_mode), where + "should still be a symlink"
         assert (path.parent / f"{seen.name}.linktarget").read_bytes() == b"link target"
         return
@@ -195,7 +195,7 @@ def check_state(path: Path, state: FileState, seen: Seen) -> None:
         assert bool(st.st_mode & 0o111) == state.executable, where + "executable bit"
 
 
-def check_entry(case_dir: Path, outcome: Outcome, seen: Seen) -> None:
+def check_entry(case_dir: Path, outcome: ExpectedOutcome, seen: Seen) -> None:
     """Compare target, partfile and .jetbak of one destination name with the oracle."""
     name = seen.name
     check_state(case_dir / name, outcome.target, seen)
@@ -237,7 +237,7 @@ def run_case(root: Path, flags: TransferFlag, mode: OverwriteMode, links: Symlin
     case_dir = root / case
     case_dir.mkdir()
     entries: list[Entry] = []
-    expect: list[tuple[Outcome, Seen]] = []
+    expect: list[tuple[ExpectedOutcome, Seen]] = []
     for pre_spec, src_spec in itertools.product(PRE_STATES, SOURCES):
         name = f"{pre_spec.name}.{src_spec.kind}"
         pre = plant(case_dir, name, pre_spec)

@@ -31,15 +31,10 @@ from jetstream_qa.conformance_core.oracle.types import (
     WriteMethod,
 )
 
-PreKind = PathKind
-"""The old name of :class:`PathKind` (it also describes post-states)."""
-Outcome = ExpectedOutcome
-"""The old name of :class:`ExpectedOutcome`."""
-
 __all__ = [
     "ALL_RULES", "RULES_BY_ID", "STAGES", "Cond", "Content", "DestPreState", "Effect",
-    "ExpectedOutcome", "ExpectedStatus", "FileResult", "FileState", "MtimeRule", "Outcome",
-    "PathKind", "PreKind", "Provenance", "Quote", "Rule", "Slot", "SourceEntry",
+    "ExpectedOutcome", "ExpectedStatus", "FileResult", "FileState", "MtimeRule",
+    "PathKind", "Provenance", "Quote", "Rule", "Slot", "SourceEntry",
     "SourceSymlink", "Stage", "WriteMethod", "expected_cipher", "expected_outcome",
     "expected_status", "jetbak_name", "partfile_name", "rule", "synthetic_bytes",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 from jetstream_qa import constants as our_constants
 from jetstream_qa.conformance_core import filesets
 from jetstream_qa.conformance_core.cases import CaseResult
+from jetstream_qa.conformance_core.client_choice import ClientChoice, choose_client, open_session
 from jetstream_qa.conformance_core.contact import Contact, Reach
 from jetstream_qa.conformance_core.failures import (
     Inconclusive,
@@ -37,7 +38,6 @@ from jetstream_qa.conformance_core.target import (
     environment_of,
     target_from_settings,
 )
-from jetstream_qa.conformance_core.targets import ClientChoice, choose_client, open_session
 from jetstream_qa.errors import (
     ApiVersionMismatch,
     AuthenticationFailed,
