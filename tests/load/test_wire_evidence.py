@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from load_helpers import load_report
+from load_helpers import written_report
 
 _IPV4_UDP_HEADERS = 28
 """Each captured packet (a GSO super-packet included) carries one IPv4 (20 B) and one UDP
@@ -28,9 +28,7 @@ def test_capture_on_lo_accounts_for_every_delivered_byte(run_locust, tmp_path: P
     proc = run_locust(["--headless", "-u", "2", "-r", "2", "-t", "6s", "--js-scale", "0.01",
                        "--stop-timeout", "30", "--js-keep", "--js-report", "reports/load.json",
                        "--js-capture", "iface:lo", "LargeFilesUser"], timeout=150)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
+    report = written_report(proc, tmp_path / "reports/load.json")
     shutil.rmtree(report["environment"]["pairRoot"], ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     wire, counters = report["wire"], report["serverCounters"]
@@ -59,9 +57,7 @@ def test_failing_capture_source_is_recorded_and_the_run_completes(run_locust, tm
     proc = run_locust(["--headless", "-u", "1", "-r", "1", "-t", "3s", "--js-scale", "0.01",
                        "--stop-timeout", "30", "--js-keep", "--js-report", "reports/load.json",
                        "--js-capture", "file:/nonexistent", "LargeFilesUser"], timeout=120)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
+    report = written_report(proc, tmp_path / "reports/load.json")
     shutil.rmtree(report["environment"]["pairRoot"], ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert report["transfers"]["count"] > 0
