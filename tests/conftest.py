@@ -204,14 +204,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     outcome = config.stash.get(_MUTATION, None)
     if outcome is None:
         return
-    if outcome.table is None:
-        terminalreporter.write_sep("=", "mutation table")
-        terminalreporter.write_line(outcome.note)
-        return
-    terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
-    terminalreporter.write_line(outcome.table)
-    for problem in outcome.problems:
-        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)
+    from mutation_report import write_outcome
+
+    write_outcome(terminalreporter, outcome)
 
 
 VENDOR_STANDIN = Path(__file__).resolve().parent / "vendor_standin"

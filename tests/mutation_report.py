@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["PLAN_PREFIX", "RECORDS", "TABLE", "Outcome", "finalize", "load_records",
-           "mutation_table", "write_plan"]
+           "mutation_table", "write_outcome", "write_plan"]
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "reports" / "meta"
@@ -182,3 +182,15 @@ def finalize(*, since: float | None = None, run_id: str | None = None) -> Outcom
     if clean is None:
         problems.append("the clean-pair run left no record")
     return Outcome(text, tuple(problems))
+
+
+def write_outcome(terminalreporter: Any, outcome: Outcome) -> None:
+    """Print the table (or why none was written) and the problems that fail the run."""
+    if outcome.table is None:
+        terminalreporter.write_sep("=", "mutation table")
+        terminalreporter.write_line(outcome.note)
+        return
+    terminalreporter.write_sep("=", f"mutation table ({TABLE.relative_to(REPO)})")
+    terminalreporter.write_line(outcome.table)
+    for problem in outcome.problems:
+        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mutation_report import RECORDS, TABLE, Outcome, finalize, load_records, write_plan
+from mutation_report import (
+    RECORDS,
+    Outcome,
+    finalize,
+    load_records,
+    write_outcome,
+    write_plan,
+)
 
 from jetstream_qa.refserver.faults import FAULTS
 
@@ -92,15 +99,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if outcome is None:
         return
     write_outcome(terminalreporter, outcome)
-
-
-def write_outcome(terminalreporter: Any, outcome: Outcome) -> None:
-    """Print the table (or why none was written) and the problems that fail the run."""
-    if outcome.table is None:
-        terminalreporter.write_sep("=", "mutation table")
-        terminalreporter.write_line(outcome.note)
-        return
-    terminalreporter.write_sep("=", f"mutation table ({TABLE.name})")
-    terminalreporter.write_line(outcome.table)
-    for problem in outcome.problems:
-        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)
