@@ -25,6 +25,7 @@ from mutation_report import (
     Outcome,
     finalize,
     load_records,
+    settle,
     write_outcome,
     write_plan,
 )
@@ -86,16 +87,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if not _alone(config) or _RUN_ID not in config.stash:
         return
-    outcome = finalize(run_id=_run_id(config))
-    if outcome is None:
-        return
-    config.stash[_OUTCOME] = outcome
-    if outcome.problems:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    settle(session, _OUTCOME, finalize(run_id=_run_id(config)))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    outcome = config.stash.get(_OUTCOME, None)
-    if outcome is None:
-        return
-    write_outcome(terminalreporter, outcome)
+    write_outcome(terminalreporter, config.stash.get(_OUTCOME, None))
