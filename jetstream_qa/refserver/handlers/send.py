@@ -21,7 +21,7 @@ from jetstream_qa.constants import MinCipher, Permission, SymlinkMode
 from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady, PermissionDenied
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.faults import FaultSet
-from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
+from jetstream_qa.refserver.handlers.common import check_range, json_when, visible_json
 from jetstream_qa.refserver.manifests import ManifestBuildError, build_manifest, check_mappings
 from jetstream_qa.refserver.registry import command
 from jetstream_qa.refserver.sandbox import SourceArea, source_area
@@ -119,8 +119,7 @@ async def get_manifest(ctx: Context, *, manifestId: str) -> dict[str, Any]:
 
 @command("send.getManifests")
 async def get_manifests(ctx: Context) -> list[dict[str, Any]]:
-    who = ctx.who(leak="leak-manifests")
-    return [m.to_json() for m in ctx.state.visible(ctx.state.manifests.values(), who)]
+    return visible_json(ctx, ctx.state.manifests.values(), leak="leak-manifests")
 
 
 @command("send.waitForManifest")
@@ -128,9 +127,8 @@ async def wait_for_manifest(ctx: Context, *, manifestId: str,
                             timeout: float | None = None) -> dict[str, Any]:
     """The manifest once it is no longer pending (or as it is when ``timeout`` passes)."""
     record = _manifest(ctx, manifestId)
-    await ctx.app.waiter.wait_for(lambda: record.status is not ManifestStatus.PENDING,
-                                  wait_seconds(timeout))
-    return record.to_json()
+    return await json_when(ctx, record, lambda: record.status is not ManifestStatus.PENDING,
+                           timeout)
 
 
 def _reported(ctx: Context, record: ManifestRecord, entry: FileEntry
