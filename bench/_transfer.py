@@ -77,9 +77,10 @@ def _blast_receiver(q: Any, size: int) -> None:
     q.put((n, got, max(1e-9, last - first)))
 
 
-def raw_udp_blast(total: int, size: int = DATAGRAM) -> dict[str, float]:
-    """Blast ``total`` bytes in ``size``-byte datagrams from this process to a receiving
-    process as fast as Python can; returns sent and received rates (bytes/s) and loss."""
+def blast_pair(size: int) -> tuple[Any, Any, socket.socket]:
+    """A process receiving ``size``-byte datagrams on loopback (:func:`_blast_receiver`) and
+    a UDP socket connected to it (4 MiB send buffer): ``(process, its result queue,
+    socket)``; the queue yields ``(datagrams, bytes, seconds)`` once the blast is over."""
     q: Any = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=_blast_receiver, args=(q, size))
     proc.start()
@@ -87,6 +88,13 @@ def raw_udp_blast(total: int, size: int = DATAGRAM) -> dict[str, float]:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     s.connect(("127.0.0.1", port))
+    return proc, q, s
+
+
+def raw_udp_blast(total: int, size: int = DATAGRAM) -> dict[str, float]:
+    """Blast ``total`` bytes in ``size``-byte datagrams from this process to a receiving
+    process as fast as Python can; returns sent and received rates (bytes/s) and loss."""
+    proc, q, s = blast_pair(size)
     data = memoryview(os.urandom(size))
     count = total // size
     t0 = time.perf_counter()

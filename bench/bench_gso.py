@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import shutil
 import socket
@@ -24,11 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _transfer import _blast_receiver, mb, median, raw_udp_blast, sparse_file, timed_transfer
+from _transfer import blast_pair, mb, median, raw_udp_blast, sparse_file, timed_transfer
 from bench_crypto import aes_gcm_rate
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -47,13 +45,7 @@ def load() -> str:
 def raw_gso_blast(total: int, size: int = DATAGRAM) -> dict[str, float]:
     """Like :func:`raw_udp_blast` but the sender hands the kernel one GSO batch per call
     (the receiving process reads one datagram per call, as there)."""
-    q: Any = mp.get_context("spawn").Queue()
-    proc = mp.get_context("spawn").Process(target=_blast_receiver, args=(q, size))
-    proc.start()
-    port = q.get(timeout=30)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    s.connect(("127.0.0.1", port))
+    proc, q, s = blast_pair(size)
     if not probe_gso(s):
         raise SystemExit("the kernel has no UDP_SEGMENT")
     batch = BatchSender(s, gso=True, max_datagram=WIRE)

@@ -178,6 +178,17 @@ def test_hello_answered(js_target, js_connect, js_settings, js_binding):
                           f"TCP accepted, then {type(exc).__name__}: {exc}"[:300]) from exc
 
 
+def _server_info_across_restart(js_own_server, js_connect, js_ops) -> tuple[dict, dict]:
+    """Server Information of a server the suite owns, before and after restarting it."""
+    own = js_own_server()
+    before = js_ops(js_connect(address=own.address, credentials=own.user)).call(
+        "get_server_info")
+    address = own.restart()
+    after = js_ops(js_connect(address=address, credentials=own.user)).call(
+        "get_server_info")
+    return before, after
+
+
 @pytest.mark.js_case("handshake/server-id/changes-across-restart", level="MUST", source=S4)
 def test_server_id_changes_across_restart(js_own_server, js_connect, js_ops):
     """serverId is new on every launch of the server.
@@ -185,12 +196,7 @@ def test_server_id_changes_across_restart(js_own_server, js_connect, js_ops):
     S4: serverId is a "per-instance id; new on every launch". Needs a server the suite can
     restart (NOT_APPLICABLE when a target is given).
     """
-    own = js_own_server()
-    before = js_ops(js_connect(address=own.address, credentials=own.user)).call(
-        "get_server_info")
-    address = own.restart()
-    after = js_ops(js_connect(address=address, credentials=own.user)).call(
-        "get_server_info")
+    before, after = _server_info_across_restart(js_own_server, js_connect, js_ops)
     expect.that("serverId changes when the server restarts",
                 before.get("serverId") != after.get("serverId"),
                 expected=f"a serverId other than {before.get('serverId')!r}",
@@ -205,12 +211,7 @@ def test_server_uid_persists(js_own_server, js_connect, js_info, js_ops):
     Only implied by the Destination structure's ``lastDestinationServerUid`` ("persistent id
     of that server"); recorded as INFO.
     """
-    own = js_own_server()
-    before = js_ops(js_connect(address=own.address, credentials=own.user)).call(
-        "get_server_info")
-    address = own.restart()
-    after = js_ops(js_connect(address=address, credentials=own.user)).call(
-        "get_server_info")
+    before, after = _server_info_across_restart(js_own_server, js_connect, js_ops)
     same = before.get("serverUid") == after.get("serverUid") is not None
     js_info(f"serverUid {'kept' if same else 'changed'} across restart")
     expect.that("serverUid persists across restarts", same,

@@ -24,10 +24,21 @@ from __future__ import annotations
 
 from locust import between, task
 
-from jetstream_qa.constants import TRANSFER_FLAG_NONE
+from jetstream_qa.constants import TRANSFER_FLAG_NONE, TRANSFER_FLAG_READ_WRITE
 from jetstream_qa.locust_user import JetStreamUser, api_rate_pacing, install
 
 install()
+
+
+def _send_small_batch(user: JetStreamUser) -> None:
+    """One transfer of ``--js-batch`` files drawn from the small-files set."""
+    files = user.fileset("small-files")
+    user.transfer(user.random.sample(files, k=min(user.settings.batch, len(files))))
+
+
+def _send_large_file(user: JetStreamUser, *, flags: int = TRANSFER_FLAG_READ_WRITE) -> None:
+    """One transfer of one file drawn from the large-files set, with transfer ``flags``."""
+    user.transfer([user.random.choice(user.fileset("large-files"))], flags=flags)
 
 
 class SmallFilesUser(JetStreamUser):
@@ -40,8 +51,7 @@ class SmallFilesUser(JetStreamUser):
 
     @task
     def send_small_batch(self) -> None:
-        files = self.fileset("small-files")
-        self.transfer(self.random.sample(files, k=min(self.settings.batch, len(files))))
+        _send_small_batch(self)
 
 
 class LargeFilesUser(JetStreamUser):
@@ -54,7 +64,7 @@ class LargeFilesUser(JetStreamUser):
 
     @task
     def send_large_file(self) -> None:
-        self.transfer([self.random.choice(self.fileset("large-files"))])
+        _send_large_file(self)
 
 
 class MixedUser(JetStreamUser):
@@ -67,12 +77,11 @@ class MixedUser(JetStreamUser):
 
     @task(4)
     def send_small_batch(self) -> None:
-        files = self.fileset("small-files")
-        self.transfer(self.random.sample(files, k=min(self.settings.batch, len(files))))
+        _send_small_batch(self)
 
     @task(1)
     def send_large_file(self) -> None:
-        self.transfer([self.random.choice(self.fileset("large-files"))])
+        _send_large_file(self)
 
 
 class MemoryUser(JetStreamUser):
@@ -85,8 +94,7 @@ class MemoryUser(JetStreamUser):
 
     @task
     def send_from_memory(self) -> None:
-        self.transfer([self.random.choice(self.fileset("large-files"))],
-                      flags=TRANSFER_FLAG_NONE)
+        _send_large_file(self, flags=TRANSFER_FLAG_NONE)
 
 
 class ApiStormUser(JetStreamUser):

@@ -190,28 +190,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if not _xdist_controller(config):
         return
-    from mutation_report import finalize
+    from mutation_report import finalize, settle
 
-    outcome = finalize(since=config.stash.get(_SESSION_START, time.time()))
-    if outcome is None:
-        return
-    config.stash[_MUTATION] = outcome
-    if outcome.problems:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    settle(session, _MUTATION, finalize(since=config.stash.get(_SESSION_START, time.time())))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    outcome = config.stash.get(_MUTATION, None)
-    if outcome is None:
-        return
-    if outcome.table is None:
-        terminalreporter.write_sep("=", "mutation table")
-        terminalreporter.write_line(outcome.note)
-        return
-    terminalreporter.write_sep("=", "mutation table (reports/mutation.md)")
-    terminalreporter.write_line(outcome.table)
-    for problem in outcome.problems:
-        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)
+    from mutation_report import write_outcome
+
+    write_outcome(terminalreporter, config.stash.get(_MUTATION, None))
 
 
 VENDOR_STANDIN = Path(__file__).resolve().parent / "vendor_standin"

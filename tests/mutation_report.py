@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 __all__ = ["PLAN_PREFIX", "RECORDS", "TABLE", "Outcome", "finalize", "load_records",
-           "mutation_table", "write_plan"]
+           "mutation_table", "settle", "write_outcome", "write_plan"]
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "reports" / "meta"
@@ -182,3 +184,29 @@ def finalize(*, since: float | None = None, run_id: str | None = None) -> Outcom
     if clean is None:
         problems.append("the clean-pair run left no record")
     return Outcome(text, tuple(problems))
+
+
+def settle(session: pytest.Session, key: pytest.StashKey[Outcome], outcome: Outcome | None
+           ) -> None:
+    """Keep ``outcome`` (None: no meta-test ran) in the stash under ``key`` for
+    :func:`write_outcome`; its problems fail the session."""
+    if outcome is None:
+        return
+    session.config.stash[key] = outcome
+    if outcome.problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def write_outcome(terminalreporter: Any, outcome: Outcome | None) -> None:
+    """Print the table (or why none was written) and the problems that fail the run;
+    nothing for ``None`` (no meta-test ran)."""
+    if outcome is None:
+        return
+    if outcome.table is None:
+        terminalreporter.write_sep("=", "mutation table")
+        terminalreporter.write_line(outcome.note)
+        return
+    terminalreporter.write_sep("=", f"mutation table ({TABLE.relative_to(REPO)})")
+    terminalreporter.write_line(outcome.table)
+    for problem in outcome.problems:
+        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jetstream_qa.refserver.embedded import EmbeddedPair
+    from jetstream_qa.refserver.embedded import EmbeddedPair, EmbeddedServer
 
-__all__ = ["REPO", "Run", "pair_environment", "pair_options", "run_conformance"]
+__all__ = ["REPO", "Run", "pair_environment", "pair_options", "run_conformance",
+           "server_options"]
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_S = 30.0
@@ -79,16 +80,20 @@ def run_conformance(options: Sequence[str], report: Path, *, deadline_s: float,
     return Run(proc.returncode, tuple(summary["cases"]), output, took)
 
 
-def pair_options(pair: EmbeddedPair) -> list[str]:
-    """``--js-*`` options naming both servers, their roots and users (no passwords)."""
-    sender, receiver = pair.sender, pair.receiver
+def server_options(sender: EmbeddedServer, receiver: EmbeddedServer) -> list[str]:
+    """``--js-*`` options naming both servers (bundled client) and their roots."""
     return ["--js-client", "bundled",
             "--js-sender", f"{sender.host}:{sender.api_port}",
             "--js-receiver", f"{receiver.host}:{receiver.api_port}",
             "--js-receiver-data", f"{receiver.recv_host}:{receiver.recv_port}",
             "--js-sender-root", str(sender.storage_root),
             # the receiver's sandbox is its storage root: server path '/' (embedded_target)
-            "--js-receiver-root", f"{receiver.storage_root}=/",
+            "--js-receiver-root", f"{receiver.storage_root}=/"]
+
+
+def pair_options(pair: EmbeddedPair) -> list[str]:
+    """``--js-*`` options naming both servers, their roots and users (no passwords)."""
+    return [*server_options(pair.sender, pair.receiver),
             "--js-user", pair.user.name, "--js-user2", pair.other_user.name,
             "--js-superuser", pair.superuser.name]
 

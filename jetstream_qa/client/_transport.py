@@ -177,10 +177,7 @@ class ControlSocket:
     # --- plumbing -----------------------------------------------------------------------
     def _sendall(self, data: bytes, deadline: float,
                  expired: Callable[[], TransportError]) -> None:
-        sock = self._live_socket()
-        left = _remaining(deadline)
-        if left <= 0:
-            raise expired()
+        sock, left = self._socket_until(deadline, expired)
         try:
             sock.settimeout(left)
             sock.sendall(data)
@@ -193,10 +190,7 @@ class ControlSocket:
 
     def _next_message(self, deadline: float, expired: Callable[[], TransportError]) -> Message:
         while not self._pending:
-            sock = self._live_socket()
-            left = _remaining(deadline)
-            if left <= 0:
-                raise expired()
+            sock, left = self._socket_until(deadline, expired)
             try:
                 sock.settimeout(left)
                 data = sock.recv(_RECV_CHUNK)
@@ -219,6 +213,16 @@ class ControlSocket:
                 raise ProtocolError(scrub(exc.message),
                                     details=scrub_value(exc.details)) from None
         return self._pending.popleft()
+
+    def _socket_until(self, deadline: float, expired: Callable[[], TransportError]
+                      ) -> tuple[socket.socket, float]:
+        """The live socket and the seconds left until ``deadline``; ``expired()`` is raised
+        when none are left."""
+        sock = self._live_socket()
+        left = _remaining(deadline)
+        if left <= 0:
+            raise expired()
+        return sock, left
 
     def _live_socket(self) -> socket.socket:
         if self._sock is None:

@@ -131,6 +131,15 @@ class LoadSession:
                            timeout=self.settings.timeout, user=self.target.user,
                            password=self.target.password)
 
+    def call_once(self, operation: str) -> Any:
+        """``operation`` (a binding operation name) on a fresh :meth:`connect`, disconnected
+        after; raises what connecting or the call raises."""
+        api = self.connect()
+        try:
+            return Operations(self.binding, api).call(operation)
+        finally:
+            api.disconnect()
+
     def data_address(self, api: Any) -> tuple[str, int, str | None]:
         """The receiver's UDP host, port and public key, as the sender must address it: the
         target's data address when it names one (the relay's, when impaired), else the
@@ -192,11 +201,7 @@ class LoadSession:
         if self.target is None:
             return "no target was ever reached"
         try:
-            api = self.connect()
-            try:
-                Operations(self.binding, api).call("get_server_info")
-            finally:
-                api.disconnect()
+            self.call_once("get_server_info")
         except (TransportError, ProtocolError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"
         except self.binding.refusal_classes:
@@ -211,11 +216,7 @@ class LoadSession:
             return {}
         unanswered = _unanswered(self.binding)
         try:
-            api = self.connect()
-            try:
-                transfers = Operations(self.binding, api).call("get_transfers")
-            finally:
-                api.disconnect()
+            transfers = self.call_once("get_transfers")
         except unanswered as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return sum_counters(transfers, self.recorder.transfer_ids)
@@ -310,11 +311,7 @@ def _unanswered(binding: Binding) -> tuple[type[BaseException], ...]:
 def _server_fingerprint(session: LoadSession) -> dict[str, Any]:
     unanswered = _unanswered(session.binding)
     try:
-        api = session.connect()
-        try:
-            info = Operations(session.binding, api).call("get_server_info")
-        finally:
-            api.disconnect()
+        info = session.call_once("get_server_info")
     except unanswered as exc:
         return {"serverError": f"{type(exc).__name__}: {exc}"}
     return {"serverVersion": info.get("version"), "apiVersion": info.get("apiVersion"),

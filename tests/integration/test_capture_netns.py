@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from suite_runs import server_options
 
 from jetstream_qa.capture.source import CaptureFilter
 from jetstream_qa.refserver.embedded import EmbeddedServer, generate_users
@@ -145,14 +146,7 @@ class Pair:
             server.stop()
 
     def options(self) -> list[str]:
-        s, r = self.sender, self.receiver
-        return ["--js-client", "bundled",
-                "--js-sender", f"{s.host}:{s.api_port}",
-                "--js-receiver", f"{r.host}:{r.api_port}",
-                "--js-receiver-data", f"{r.recv_host}:{r.recv_port}",
-                "--js-sender-root", str(s.storage_root),
-                "--js-receiver-root", f"{r.storage_root}=/",
-                "--js-user", s.user.name]
+        return [*server_options(self.sender, self.receiver), "--js-user", self.sender.user.name]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()

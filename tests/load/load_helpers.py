@@ -37,10 +37,23 @@ def load_report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def written_report(proc: subprocess.CompletedProcess[str], path: Path) -> dict[str, Any]:
+    """The load.json the run ``proc`` wrote at ``path``; a missing one fails the test with the
+    tail of the run's stderr."""
+    assert path.is_file(), proc.stderr[-3000:]
+    return load_report(path)
+
+
 def locust_json_counts(path: Path) -> dict[str, tuple[int, int]]:
     """``{"API getServerInfo": (requests, failures)}`` from Locust's own --json-file."""
     return {f"{row['method']} {row['name']}": (row["num_requests"], row["num_failures"])
             for row in json.loads(path.read_text(encoding="utf-8"))}
+
+
+def assert_counts_match_locust(report: dict[str, Any], locust_json: Path) -> None:
+    """Every request event of load.json has Locust's own count and failures, and no more."""
+    ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
+    assert ours == locust_json_counts(locust_json)
 
 
 def run_bounded(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float

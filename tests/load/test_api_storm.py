@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from load_helpers import load_report, locust_json_counts
+from load_helpers import assert_counts_match_locust, load_report
 
 
 def test_api_storm_counts_match_locust_and_percentiles_are_unrounded(run_locust, tmp_path: Path
@@ -20,8 +20,7 @@ def test_api_storm_counts_match_locust_and_percentiles_are_unrounded(run_locust,
     assert report["schema"] == "jetstream-qa/load/1"
     assert report["environment"]["embedded"] is True
     assert report["environment"]["clientGevent"].startswith("cooperative")
-    ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
-    assert ours == locust_json_counts(tmp_path / "locust.json")
+    assert_counts_match_locust(report, tmp_path / "locust.json")
     info = report["latency"]["API getServerInfo"]
     assert info["count"] > 50 and info["failures"] == 0 and info["exact"] is True
     assert info["p50"] <= info["p95"] <= info["p99"] <= info["max"]

@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from load_helpers import load_report, locust_json_counts
+from load_helpers import assert_counts_match_locust, written_report
 
 _DELIVERED = re.compile(r"^(small|large)-files-\d{5}\.bin$")
 
@@ -32,17 +32,14 @@ def test_embedded_pair_transfers_byte_exact_with_exact_goodput(run_locust, tmp_p
                        "--js-check", "fail_ratio < 0.05",
                        "SmallFilesUser", "LargeFilesUser", "MixedUser", "ApiStormUser"],
                       timeout=150)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
+    report = written_report(proc, tmp_path / "reports/load.json")
     pair_root = Path(report["environment"]["pairRoot"])
     try:
         assert proc.returncode == 0, proc.stderr[-3000:]
         for name in ("out_stats.csv", "out.html", "locust.json"):
             assert (tmp_path / name).is_file(), name
         _check_delivery(report, pair_root)
-        ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
-        assert ours == locust_json_counts(tmp_path / "locust.json")
+        assert_counts_match_locust(report, tmp_path / "locust.json")
     finally:
         shutil.rmtree(pair_root, ignore_errors=True)
 
@@ -55,9 +52,7 @@ def test_force_stopped_users_count_every_transfer_exactly_once(run_locust, tmp_p
     proc = run_locust(["--headless", "-u", "6", "-r", "6", "-t", "5s", "--js-scale", "0.01",
                        "--js-keep", "--js-report", "reports/load.json", "--json-file", "locust",
                        "SmallFilesUser", "LargeFilesUser", "MixedUser"], timeout=120)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
+    report = written_report(proc, tmp_path / "reports/load.json")
     pair_root = Path(report["environment"]["pairRoot"])
     try:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -77,8 +72,7 @@ def test_force_stopped_users_count_every_transfer_exactly_once(run_locust, tmp_p
         assert 0 <= partial <= counters["totalBytes"] - counters["completeBytes"], detail
         assert counters["complete"] == transfers["count"], detail
         assert counters["transfers"] == transfers["count"] + transfers["cancelledAtStop"], detail
-        ours = {key: (v["count"], v["failures"]) for key, v in report["latency"].items()}
-        assert ours == locust_json_counts(tmp_path / "locust.json")
+        assert_counts_match_locust(report, tmp_path / "locust.json")
     finally:
         shutil.rmtree(pair_root, ignore_errors=True)
 

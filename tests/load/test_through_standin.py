@@ -10,7 +10,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from load_helpers import ROOT, load_report, locust_cmd, locust_env, locust_json_counts, run_bounded
+from load_helpers import (
+    ROOT,
+    assert_counts_match_locust,
+    locust_cmd,
+    locust_env,
+    run_bounded,
+    written_report,
+)
 
 STANDIN = ROOT / "tests" / "vendor_standin"
 BINDING = ROOT / "fixtures" / "bindings" / "standin.toml"
@@ -23,9 +30,7 @@ def _run(tmp_path: Path, *args: str, timeout: float) -> tuple[dict, Path]:
         "--headless", "--js-scale", "0.01", "--js-keep", "--js-client", "vendor",
         "--js-binding", str(BINDING), "--js-report", "reports/load.json", "--json-file",
         "locust", *args), cwd=tmp_path, env=env, timeout=timeout)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
+    report = written_report(proc, tmp_path / "reports/load.json")
     pair_root = Path(report["environment"]["pairRoot"])
     if proc.returncode != 0:
         shutil.rmtree(pair_root, ignore_errors=True)
@@ -49,8 +54,7 @@ def test_transfers_complete_and_reconcile_through_the_standin(tmp_path: Path) ->
         latency = report["latency"]
         assert "API send.getTransfer (until final)" in latency  # polled: no waitForTransfer
         assert "API send.waitForTransfer" not in latency
-        ours = {key: (v["count"], v["failures"]) for key, v in latency.items()}
-        assert ours == locust_json_counts(tmp_path / "locust.json")
+        assert_counts_match_locust(report, tmp_path / "locust.json")
     finally:
         shutil.rmtree(pair_root, ignore_errors=True)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from load_helpers import load_report
+from load_helpers import written_report
 
 _IPV4_UDP_HEADERS = 28
 """Each captured packet (a GSO super-packet included) carries one IPv4 (20 B) and one UDP
@@ -22,17 +25,26 @@ twice the measured overhead: the overhead depends on how full the last datagram 
 file is, i.e. on which files the users drew."""
 
 
+def _captured_run(run_locust: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path,
+                  capture: str, *, users: str, seconds: str,
+                  timeout: float) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A successful run of ``users`` LargeFilesUser for ``seconds`` with ``--js-capture
+    capture``: its process and load.json (the kept pair's files removed)."""
+    proc = run_locust(["--headless", "-u", users, "-r", users, "-t", seconds, "--js-scale",
+                       "0.01", "--stop-timeout", "30", "--js-keep", "--js-report",
+                       "reports/load.json", "--js-capture", capture, "LargeFilesUser"],
+                      timeout=timeout)
+    report = written_report(proc, tmp_path / "reports/load.json")
+    shutil.rmtree(report["environment"]["pairRoot"], ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, report
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="sniffing lo needs root")
 def test_capture_on_lo_accounts_for_every_delivered_byte(run_locust, tmp_path: Path) -> None:
-    proc = run_locust(["--headless", "-u", "2", "-r", "2", "-t", "6s", "--js-scale", "0.01",
-                       "--stop-timeout", "30", "--js-keep", "--js-report", "reports/load.json",
-                       "--js-capture", "iface:lo", "LargeFilesUser"], timeout=150)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
-    shutil.rmtree(report["environment"]["pairRoot"], ignore_errors=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, report = _captured_run(run_locust, tmp_path, "iface:lo", users="2", seconds="6s",
+                                 timeout=150)
     wire, counters = report["wire"], report["serverCounters"]
     delivered = report["goodput"]["totalBytes"]
     detail = {k: v for k, v in wire.items() if k != "series"} | {"counters": counters}
@@ -56,14 +68,8 @@ def test_capture_on_lo_accounts_for_every_delivered_byte(run_locust, tmp_path: P
 
 def test_failing_capture_source_is_recorded_and_the_run_completes(run_locust, tmp_path: Path
                                                                    ) -> None:
-    proc = run_locust(["--headless", "-u", "1", "-r", "1", "-t", "3s", "--js-scale", "0.01",
-                       "--stop-timeout", "30", "--js-keep", "--js-report", "reports/load.json",
-                       "--js-capture", "file:/nonexistent", "LargeFilesUser"], timeout=120)
-    report_path = tmp_path / "reports/load.json"
-    assert report_path.is_file(), proc.stderr[-3000:]
-    report = load_report(report_path)
-    shutil.rmtree(report["environment"]["pairRoot"], ignore_errors=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, report = _captured_run(run_locust, tmp_path, "file:/nonexistent", users="1",
+                                 seconds="3s", timeout=120)
     assert report["transfers"]["count"] > 0
     wire = report["wire"]
     assert wire["source"] == "file:/nonexistent"

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mutation_report import RECORDS, TABLE, Outcome, finalize, load_records, write_plan
+from mutation_report import (
+    RECORDS,
+    Outcome,
+    finalize,
+    load_records,
+    settle,
+    write_outcome,
+    write_plan,
+)
 
 from jetstream_qa.refserver.faults import FAULTS
 
@@ -79,28 +87,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if not _alone(config) or _RUN_ID not in config.stash:
         return
-    outcome = finalize(run_id=_run_id(config))
-    if outcome is None:
-        return
-    config.stash[_OUTCOME] = outcome
-    if outcome.problems:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    settle(session, _OUTCOME, finalize(run_id=_run_id(config)))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    outcome = config.stash.get(_OUTCOME, None)
-    if outcome is None:
-        return
-    write_outcome(terminalreporter, outcome)
-
-
-def write_outcome(terminalreporter: Any, outcome: Outcome) -> None:
-    """Print the table (or why none was written) and the problems that fail the run."""
-    if outcome.table is None:
-        terminalreporter.write_sep("=", "mutation table")
-        terminalreporter.write_line(outcome.note)
-        return
-    terminalreporter.write_sep("=", f"mutation table ({TABLE.name})")
-    terminalreporter.write_line(outcome.table)
-    for problem in outcome.problems:
-        terminalreporter.write_line(f"META RUN FAILS: {problem}", red=True)
+    write_outcome(terminalreporter, config.stash.get(_OUTCOME, None))

@@ -19,11 +19,21 @@ from jetstream_qa.report.baseline import (
 from jetstream_qa.report.inputs import parse_conformance, parse_load
 from jetstream_qa.report.model import ReportSchemaError
 from jetstream_qa.report.samples import load_document
-from jetstream_qa.report.stats import Movement
+from jetstream_qa.report.stats import MetricComparison, Movement
 
 
 def _loads(goodput: float, n: int, seed: int) -> list[Any]:
     return [parse_load(load_document(seed=seed + i, goodput_bps=goodput)) for i in range(n)]
+
+
+def _compare_goodput(base: float, current: float) -> dict[str, MetricComparison]:
+    """Metrics of a baseline of three load runs at ``base`` B/s against three other runs
+    (another seed) at ``current`` B/s."""
+    before = Baseline.from_run("b", conformance=None, loads=_loads(base, 3, 10), saved_at="",
+                               environment={})
+    after = Baseline.from_run("c", conformance=None, loads=_loads(current, 3, 20), saved_at="",
+                              environment={})
+    return compare_metrics(before.samples, after.samples)
 
 
 def test_extract_metrics(load_doc: dict[str, Any]) -> None:
@@ -82,19 +92,11 @@ def test_verdict_changes_worst_first() -> None:
 
 
 def test_same_distribution_runs_report_no_regression() -> None:
-    base = Baseline.from_run("b", conformance=None, loads=_loads(80e6, 3, 10), saved_at="",
-                             environment={})
-    current = Baseline.from_run("c", conformance=None, loads=_loads(80e6, 3, 20), saved_at="",
-                                environment={})
-    result = compare_metrics(base.samples, current.samples)
+    result = _compare_goodput(80e6, 80e6)
     assert [n for n, c in result.items() if c.movement is not Movement.UNCHANGED] == []
 
 
 def test_thirty_percent_goodput_drop_detected() -> None:
-    base = Baseline.from_run("b", conformance=None, loads=_loads(80e6, 3, 10), saved_at="",
-                             environment={})
-    current = Baseline.from_run("c", conformance=None, loads=_loads(56e6, 3, 20), saved_at="",
-                                environment={})
-    result = compare_metrics(base.samples, current.samples)
+    result = _compare_goodput(80e6, 56e6)
     assert result["goodput.mean"].movement is Movement.REGRESSION
     assert result["transfer.throughput.p50"].movement is Movement.REGRESSION

@@ -132,17 +132,6 @@ def test_storage_empty_dirs_and_zero_size_files(tmp_path: Path) -> None:
     assert (tmp_path / "z").read_bytes() == b""
 
 
-def test_storage_versioned_replaces_existing_jetbak(tmp_path: Path) -> None:
-    """storage/versioned/jetbak-replaced (ours): NAME.jetbak holds the latest original."""
-    (tmp_path / "f").write_bytes(b"current")
-    (tmp_path / "f.jetbak").write_bytes(b"older backup")
-    plan = begin(tmp_path, [entry("f", 3)], overwrite_mode=int(OverwriteMode.VERSIONED))
-    plan.write(0, 0, b"new")
-    assert plan.finish()[0]["outcome"] == "written"
-    assert (tmp_path / "f").read_bytes() == b"new"
-    assert (tmp_path / "f.jetbak").read_bytes() == b"current"
-
-
 def test_storage_write_outside_entry_refused(tmp_path: Path) -> None:
     """storage/api/range-checked: a write past the entry's size is a caller error."""
     plan = begin(tmp_path, [entry("f", 4)])

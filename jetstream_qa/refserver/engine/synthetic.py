@@ -34,9 +34,13 @@ _TILE = _PATTERN * (_TILE_BYTES // PERIOD + 2)
 _TILE_VIEW = memoryview(_TILE)
 
 
-def _check(offset: int, length: int) -> None:
+def _tile_start(offset: int, length: int) -> int | None:
+    """Where bytes ``[offset, offset+length)`` start in the precomputed tile; None when the
+    range runs past it. Raises UsageError for a negative offset or length."""
     if offset < 0 or length < 0:
         raise UsageError(f"offset {offset} and length {length} must be >= 0")
+    start = offset % PERIOD
+    return start if start + length <= len(_TILE) else None
 
 
 def synthetic_bytes(offset: int, length: int) -> bytes:
@@ -45,11 +49,10 @@ def synthetic_bytes(offset: int, length: int) -> bytes:
     Raises:
         UsageError: a negative offset or length.
     """
-    _check(offset, length)
-    start = offset % PERIOD
-    if start + length <= len(_TILE):
+    start = _tile_start(offset, length)
+    if start is not None:
         return _TILE[start:start + length]
-    head = _PATTERN[start:]
+    head = _PATTERN[offset % PERIOD:]
     whole, rest = divmod(length - len(head), PERIOD)
     return b"".join((head, _PATTERN * whole, _PATTERN[:rest]))
 
@@ -60,8 +63,7 @@ def synthetic_view(offset: int, length: int) -> memoryview:
     Raises:
         UsageError: a negative offset or length.
     """
-    _check(offset, length)
-    start = offset % PERIOD
-    if start + length <= len(_TILE):
-        return _TILE_VIEW[start:start + length]
-    return memoryview(synthetic_bytes(offset, length))
+    start = _tile_start(offset, length)
+    if start is None:
+        return memoryview(synthetic_bytes(offset, length))
+    return _TILE_VIEW[start:start + length]

@@ -14,13 +14,14 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.constants import MinCipher, Permission, SymlinkMode
 from jetstream_qa.errors import ConflictError, InvalidArgument, NotReady, PermissionDenied
 from jetstream_qa.refserver.context import Context
 from jetstream_qa.refserver.faults import FaultSet
-from jetstream_qa.refserver.handlers.common import check_range, wait_seconds
+from jetstream_qa.refserver.handlers.common import check_range, json_when, visible_json
 from jetstream_qa.refserver.manifests import ManifestBuildError, build_manifest, check_mappings
 from jetstream_qa.refserver.registry import command
 from jetstream_qa.refserver.sandbox import SourceArea, source_area
@@ -29,6 +30,7 @@ from jetstream_qa.refserver.state import (
     FileEntry,
     ManifestRecord,
     ManifestStatus,
+    TransferRecord,
 )
 
 __all__: list[str] = []
@@ -117,8 +119,7 @@ async def get_manifest(ctx: Context, *, manifestId: str) -> dict[str, Any]:
 
 @command("send.getManifests")
 async def get_manifests(ctx: Context) -> list[dict[str, Any]]:
-    who = ctx.who(leak="leak-manifests")
-    return [m.to_json() for m in ctx.state.visible(ctx.state.manifests.values(), who)]
+    return visible_json(ctx, ctx.state.manifests.values(), leak="leak-manifests")
 
 
 @command("send.waitForManifest")
@@ -126,9 +127,8 @@ async def wait_for_manifest(ctx: Context, *, manifestId: str,
                             timeout: float | None = None) -> dict[str, Any]:
     """The manifest once it is no longer pending (or as it is when ``timeout`` passes)."""
     record = _manifest(ctx, manifestId)
-    await ctx.app.waiter.wait_for(lambda: record.status is not ManifestStatus.PENDING,
-                                  wait_seconds(timeout))
-    return record.to_json()
+    return await json_when(ctx, record, lambda: record.status is not ManifestStatus.PENDING,
+                           timeout)
 
 
 def _reported(ctx: Context, record: ManifestRecord, entry: FileEntry
@@ -162,15 +162,9 @@ async def get_manifest_files(ctx: Context, *, manifestId: str) -> dict[str, Any]
 async def delete_manifest(ctx: Context, *, manifestId: str) -> None:
     """Delete a manifest; Conflict while an unfinished transfer uses it."""
     record = _manifest(ctx, manifestId)
-    ctx.session.require(ctx.state, Permission.DELETE_RENAME)
-    if any(t.manifest_id == manifestId and not t.finished
-           for t in ctx.state.transfers.values()):
-        raise ConflictError(f"manifest {manifestId} is used by an unfinished transfer",
-                            details={"manifestId": manifestId})
-    del ctx.state.manifests[record.manifest_id]
-    ctx.state.changed("manifest", record)
-    ctx.app.events.emit("manifestDeleted", owner=record.owner, owner_token=record.owner_token,
-                        manifestId=manifestId)
+    _delete_unused(ctx, "manifest", record, manifestId, ctx.state.manifests,
+                   lambda t: t.manifest_id,
+                   f"manifest {manifestId} is used by an unfinished transfer")
 
 
 # --- destinations ------------------------------------------------------------------------
@@ -244,12 +238,21 @@ async def get_destinations(ctx: Context) -> list[dict[str, Any]]:
 async def delete_destination(ctx: Context, *, destinationId: str) -> None:
     """Delete a destination; Conflict while an unfinished transfer uses it."""
     record = _destination(ctx, destinationId)
+    _delete_unused(ctx, "destination", record, destinationId, ctx.state.destinations,
+                   lambda t: t.destination_id,
+                   f"destination {destinationId} has unfinished transfers")
+
+
+def _delete_unused(ctx: Context, kind: str, record: ManifestRecord | DestinationRecord,
+                   record_id: str, table: dict[str, Any],
+                   used_id: Callable[[TransferRecord], str | None], conflict: str) -> None:
+    """Delete ``record`` (a ``kind``, stored in ``table`` under ``record_id``) and announce
+    it (``{kind}Deleted``); needs DELETE_RENAME. Raises ConflictError (``conflict``) while an
+    unfinished transfer's ``used_id`` is ``record_id``."""
     ctx.session.require(ctx.state, Permission.DELETE_RENAME)
-    if any(t.destination_id == destinationId and not t.finished
-           for t in ctx.state.transfers.values()):
-        raise ConflictError(f"destination {destinationId} has unfinished transfers",
-                            details={"destinationId": destinationId})
-    del ctx.state.destinations[record.destination_id]
-    ctx.state.changed("destination", record)
-    ctx.app.events.emit("destinationDeleted", owner=record.owner,
-                        owner_token=record.owner_token, destinationId=destinationId)
+    if any(used_id(t) == record_id and not t.finished for t in ctx.state.transfers.values()):
+        raise ConflictError(conflict, details={f"{kind}Id": record_id})
+    del table[record_id]
+    ctx.state.changed(kind, record)
+    ctx.app.events.emit(f"{kind}Deleted", None, owner=record.owner,
+                        owner_token=record.owner_token, **{f"{kind}Id": record_id})

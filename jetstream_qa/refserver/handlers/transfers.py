@@ -15,7 +15,12 @@ from typing import Any
 from jetstream_qa.constants import MinCipher, OverwriteMode, Permission
 from jetstream_qa.errors import InvalidArgument, NotReady
 from jetstream_qa.refserver.context import Context
-from jetstream_qa.refserver.handlers.common import MAX_WAIT_SECONDS, check_range, wait_seconds
+from jetstream_qa.refserver.handlers.common import (
+    MAX_WAIT_SECONDS,
+    check_range,
+    json_when,
+    visible_json,
+)
 from jetstream_qa.refserver.registry import command
 from jetstream_qa.refserver.state import (
     TRANSFER_TRANSITIONS,
@@ -98,8 +103,7 @@ async def get_transfer(ctx: Context, *, transferId: int) -> dict[str, Any]:
 
 @command("send.getTransfers")
 async def get_transfers(ctx: Context) -> list[dict[str, Any]]:
-    who = ctx.who(leak="leak-transfers")
-    return [t.to_json() for t in ctx.state.visible(ctx.state.transfers.values(), who)]
+    return visible_json(ctx, ctx.state.transfers.values(), leak="leak-transfers")
 
 
 @command("send.waitForTransfer")
@@ -107,8 +111,7 @@ async def wait_for_transfer(ctx: Context, *, transferId: int,
                             timeout: float | None = None) -> dict[str, Any]:
     """The transfer once finished (complete, error, cancelled), or as it is at timeout."""
     record = _transfer(ctx, transferId)
-    await ctx.app.waiter.wait_for(lambda: record.finished, wait_seconds(timeout))
-    return record.to_json()
+    return await json_when(ctx, record, lambda: record.finished, timeout)
 
 
 @command("send.setSendRateAsync")
