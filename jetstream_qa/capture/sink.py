@@ -35,12 +35,14 @@ class CaptureFailed(JetStreamQAError):
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Bounds of one capture: IP bytes and packets kept, seconds it may run once ready (or
-    a file may take to read), seconds a source has to become ready."""
+    a file may take to read), seconds a source has to become ready, and the kernel queue an
+    interface capture asks for (what it can fall behind by before the kernel drops)."""
 
     max_bytes: int = 256 << 20
     max_packets: int = 500_000
     timeout_s: float = 120.0
     start_timeout_s: float = 10.0
+    queue_bytes: int = 32 << 20
 
 
 class Sink:

@@ -49,7 +49,6 @@ from jetstream_qa.capture.source import CaptureFilter, CaptureSource
 __all__ = ["CommandCapture", "IfaceCapture", "open_capture"]
 
 _STOP_TIMEOUT_S: Final = 5.0
-_SNIFF_BUFFER: Final = 32 << 20
 _SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SOL_PACKET: Final = getattr(socket, "SOL_PACKET", 263)
 _PACKET_STATISTICS: Final = 6
@@ -147,7 +146,7 @@ class IfaceCapture(_LiveCapture):
         except (OSError, Scapy_Exception) as exc:
             raise CaptureFailed(f"cannot listen on {iface}: {exc}",
                                 details={"source": str(self.source)}) from exc
-        _grow_buffer(self._socket)
+        _grow_buffer(self._socket, self.limits.queue_bytes)
         started = threading.Event()
         self._sniffer = AsyncSniffer(
             opened_socket=self._socket, store=False, prn=self._on_packet,
@@ -213,7 +212,7 @@ class IfaceCapture(_LiveCapture):
         self._socket.close()
 
 
-def _grow_buffer(sock: Any) -> None:
+def _grow_buffer(sock: Any, size: int) -> None:
     """Give the packet socket a large kernel queue (scapy sets 64 KiB, which drops bursts
     while Python dissects); SO_RCVBUFFORCE passes the rmem_max cap as root."""
     raw = getattr(sock, "ins", None)
@@ -221,7 +220,7 @@ def _grow_buffer(sock: Any) -> None:
         return
     for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
         try:
-            raw.setsockopt(socket.SOL_SOCKET, option, _SNIFF_BUFFER)
+            raw.setsockopt(socket.SOL_SOCKET, option, size)
             return
         except OSError:
             continue

@@ -26,6 +26,15 @@ from jetstream_qa.loadrun.wire_evidence import CountingSink
 
 __all__ = ["main"]
 
+_QUEUE_BYTES = 512 << 20
+"""The capture's kernel queue (the kernel doubles it for its bookkeeping). A load run's
+capture counts every packet of the run in a process that, on a loaded machine, gets a
+fraction of a core: with 32 MiB it fell behind and the kernel dropped 3-25 packets in 3 of
+4 runs of the wire-evidence test beside a second test suite (load 9-20). 512 MiB holds
+seconds of a loopback run's traffic; memory is taken only while the capture is behind, and
+what is queued is read before the capture stops (:data:`_DRAIN_S`). A capture that still
+falls behind says so (``truncated``)."""
+
 _DRAIN_S = 40.0
 """How long, after the run's stop, the capture may read the packets queued for it (its
 kernel queue holds up to 32 MiB, read at a few MB/s by a starved process under load);
@@ -59,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         _say({"problem": f"bad capture source or filter: {exc}"})
         return 0
     limits = Limits(max_bytes=args.max_bytes, max_packets=args.max_packets,
-                    timeout_s=args.max_seconds)
+                    timeout_s=args.max_seconds, queue_bytes=_QUEUE_BYTES)
     iface = source.value if source.kind == "iface" else None
     try:
         cap = open_capture(source, flt, limits=limits, sink=CountingSink)

@@ -189,22 +189,20 @@ def test_loopback_capture_sees_each_datagram_once_and_reinjects_it(receiver):
 
 
 @pytest.mark.packet
-def test_loopback_capture_that_falls_behind_says_the_kernel_dropped_packets(receiver,
-                                                                            monkeypatch):
+def test_loopback_capture_that_falls_behind_says_the_kernel_dropped_packets(receiver):
     """A capture whose reader is too slow for its kernel queue is incomplete and says so
     (``PACKET_STATISTICS``), rather than handing back a count short of the wire."""
-    from jetstream_qa.capture import stream
-    from jetstream_qa.capture.sink import Sink
+    from jetstream_qa.capture.sink import Limits, Sink
 
     class _SlowSink(Sink):
         def offer(self, pkt):
             time.sleep(0.01)  # a starved reader: the kernel queue fills meanwhile
             return super().offer(pkt)
 
-    monkeypatch.setattr(stream, "_SNIFF_BUFFER", 4096)  # a queue of a few packets
     port = receiver.getsockname()[1]
     flt = capture.CaptureFilter("127.0.0.1", port, ("127.0.0.1",))
-    with capture.open_capture(capture.CaptureSource("iface", "lo"), flt,
+    limits = Limits(queue_bytes=4096)  # a queue of a few packets
+    with capture.open_capture(capture.CaptureSource("iface", "lo"), flt, limits=limits,
                               sink=_SlowSink) as cap:
         capture.send_garbage("127.0.0.1", port, [b"x" * 1000] * 500)
         assert cap.kernel_drops() > 0
