@@ -51,18 +51,16 @@ from jetstream_qa.conformance_core.summary import (
     write_json,
 )
 from jetstream_qa.conformance_core.textreport import case_listing, summary_lines
-from jetstream_qa.conformance_core.verdicts import Level, Verdict
+from jetstream_qa.conformance_core.verdicts import (
+    PYTEST_STATUS,
+    REPORTED_AS_FAILED,
+    Level,
+    Verdict,
+    outcome_for_pytest,
+)
 from jetstream_qa.errors import ConfigurationError
 
 _MATRIX_PARAMS = ("flags", "overwrite", "cipher", "symlink")
-_STATUS = {
-    Verdict.PASS: ("passed", ".", "PASS"),
-    Verdict.INFO: ("info", "i", "INFO"),
-    Verdict.FAIL: ("failed", "F", "FAIL"),
-    Verdict.NON_STRICT: ("non_strict", "N", "NON_STRICT"),
-    Verdict.INCONCLUSIVE: ("inconclusive", "?", "INCONCLUSIVE"),
-    Verdict.NOT_APPLICABLE: ("not_applicable", "n", "NOT_APPLICABLE"),
-}
 
 
 # --- options and settings ----------------------------------------------------------------
@@ -215,18 +213,18 @@ def _apply(report: pytest.TestReport, item: pytest.Item, result: CaseResult,
         report.outcome = "failed"  # keep pytest's traceback: the harness, not the server
         report.sections.append(("jetstream-qa", f"SUITE ERROR (not the server's fault): "
                                                 f"{result.actual}"))
-    elif verdict in (Verdict.FAIL, Verdict.NON_STRICT) and result.expected_by_file:
+        return
+    outcome = outcome_for_pytest(verdict, strict=strict, expected_by_file=result.expected_by_file,
+                             during_setup=report.when == "setup",
+                             already_skipped=report.outcome == "skipped")
+    if outcome == "xfail":
         report.outcome = "skipped"
         report.wasxfail = result.expectation_reason or "expected by expectation file"
-    elif verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
-        report.outcome = "failed"
-    elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT) and report.when == "setup":
-        report.outcome = "skipped"  # the case never ran: a passed setup would run its body
-        report.longrepr = (str(item.path), 0, f"{verdict.value}: {result.actual}")
-    elif verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT):
-        report.outcome = "passed"
-        report.longrepr = None
-    elif report.outcome != "skipped":
+    elif outcome in ("failed", "passed"):
+        report.outcome = outcome
+        if outcome == "passed":
+            report.longrepr = None
+    elif outcome == "skipped":
         report.outcome = "skipped"
         report.longrepr = (str(item.path), 0, f"{verdict.value}: {result.actual}")
 
@@ -272,7 +270,7 @@ def pytest_report_teststatus(report: pytest.TestReport,
     verdict = Verdict(data["verdict"])
     if hasattr(report, "wasxfail") and report.skipped:
         return "xfailed", "x", f"{verdict.value} (expected)"
-    category, letter, word = _STATUS[verdict]
+    category, letter, word = PYTEST_STATUS[verdict]
     if report.failed:
         category = "failed"
     return category, letter, word
@@ -297,7 +295,7 @@ class _Collector:
         if data is not None:
             self.run.results[data["id"]] = CaseResult.from_dict(data)
         if report.failed and (data is None or getattr(report, "js_harness_error", False)
-                              or data["verdict"] not in ("FAIL", "NON_STRICT")):
+                              or Verdict(data["verdict"]) not in REPORTED_AS_FAILED):
             self.run.harness_failures += 1
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:

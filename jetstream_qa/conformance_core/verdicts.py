@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["LEGEND", "CaseOutcome", "Level", "Verdict", "decide", "is_blocking", "worst"]
+__all__ = ["LEGEND", "PYTEST_STATUS", "REPORTED_AS_FAILED", "CaseOutcome", "Level", "Verdict",
+           "decide", "is_blocking", "outcome_for_pytest", "worst"]
 
 
 class Verdict(enum.StrEnum):
@@ -132,3 +133,35 @@ def is_blocking(verdict: Verdict, *, strict: bool, allow_inconclusive: bool = Fa
 def worst(verdicts: list[Verdict] | tuple[Verdict, ...]) -> Verdict | None:
     """The most severe verdict of several (for matrix cells), ``None`` for none."""
     return max(verdicts, key=_SEVERITY.__getitem__) if verdicts else None
+
+
+# --- how pytest shows a verdict (the plugin applies this table; it decides nothing) -------
+PYTEST_STATUS = {
+    Verdict.PASS: ("passed", ".", "PASS"),
+    Verdict.INFO: ("info", "i", "INFO"),
+    Verdict.FAIL: ("failed", "F", "FAIL"),
+    Verdict.NON_STRICT: ("non_strict", "N", "NON_STRICT"),
+    Verdict.INCONCLUSIVE: ("inconclusive", "?", "INCONCLUSIVE"),
+    Verdict.NOT_APPLICABLE: ("not_applicable", "n", "NOT_APPLICABLE"),
+}
+"""pytest's terminal (category, letter, word) for each verdict."""
+
+REPORTED_AS_FAILED = frozenset({Verdict.FAIL, Verdict.NON_STRICT})
+"""The verdicts whose pytest report may be failed; any other failed report of a case is a
+harness failure."""
+
+
+def outcome_for_pytest(verdict: Verdict, *, strict: bool, expected_by_file: bool,
+                   during_setup: bool, already_skipped: bool) -> str:
+    """The pytest outcome of a case's report: ``"xfail"`` (an expectation file expects this
+    FAIL/NON_STRICT), ``"failed"`` (FAIL; NON_STRICT under ``--js-strict``), ``"passed"``,
+    ``"skipped"`` (the verdict's text replaces the reason: a held case whose setup did not
+    pass never ran its body; INCONCLUSIVE and NOT_APPLICABLE), or ``"keep"`` (a report
+    pytest already skipped keeps its own reason)."""
+    if verdict in REPORTED_AS_FAILED and expected_by_file:
+        return "xfail"
+    if verdict is Verdict.FAIL or (verdict is Verdict.NON_STRICT and strict):
+        return "failed"
+    if verdict in (Verdict.PASS, Verdict.INFO, Verdict.NON_STRICT):
+        return "skipped" if during_setup else "passed"
+    return "keep" if already_skipped else "skipped"

@@ -15,7 +15,14 @@ from jetstream_qa.conformance_core.failures import CaseFailure, Inconclusive, cl
 from jetstream_qa.conformance_core.htmlreport import matrix_view, render_evidence
 from jetstream_qa.conformance_core.setting_values import HostPort, StorageRoot
 from jetstream_qa.conformance_core.summary import Environment, RunSummary, exit_status
-from jetstream_qa.conformance_core.verdicts import CaseOutcome, Level, Verdict, decide, is_blocking
+from jetstream_qa.conformance_core.verdicts import (
+    CaseOutcome,
+    Level,
+    Verdict,
+    decide,
+    is_blocking,
+    outcome_for_pytest,
+)
 from jetstream_qa.errors import ConfigurationError, NotFound, RequestTimeout
 
 FILESETS = Path(__file__).resolve().parents[2] / "fixtures" / "filesets"
@@ -122,3 +129,20 @@ def test_host_and_roots() -> None:
     assert root.server_path(Path("/mnt/a/x/y")) == "/data/qa/x/y"
     with pytest.raises(ValueError):
         StorageRoot.parse("relative")
+
+
+@pytest.mark.parametrize(("verdict", "strict", "by_file", "setup", "skipped", "outcome"), [
+    (Verdict.FAIL, False, True, False, False, "xfail"),
+    (Verdict.NON_STRICT, False, True, False, False, "xfail"),
+    (Verdict.FAIL, False, False, False, False, "failed"),
+    (Verdict.NON_STRICT, True, False, False, False, "failed"),
+    (Verdict.NON_STRICT, False, False, False, False, "passed"),
+    (Verdict.PASS, False, False, False, False, "passed"),
+    (Verdict.INFO, False, False, True, False, "skipped"),  # setup held: the body never ran
+    (Verdict.INCONCLUSIVE, False, False, False, False, "skipped"),
+    (Verdict.NOT_APPLICABLE, False, False, False, True, "keep"),
+    (Verdict.PASS, False, True, False, False, "passed"),  # an expectation never hides a PASS
+])
+def test_pytest_outcome_of_each_verdict(verdict, strict, by_file, setup, skipped, outcome):
+    assert outcome_for_pytest(verdict, strict=strict, expected_by_file=by_file,
+                          during_setup=setup, already_skipped=skipped) == outcome
