@@ -158,7 +158,16 @@ class IfaceCapture(_LiveCapture):
             raise CaptureFailed(f"sniffer on {self.source.value} did not start: {error}",
                                 details={"source": str(self.source)})
         self._arm_deadline()
+        self._forget_drops_before_ready()
         return self
+
+    def _forget_drops_before_ready(self) -> None:
+        """Zero the drop count at readiness: until the socket was bound and its filter
+        attached it queued every packet of every interface in scapy's 64 KiB, so any other
+        traffic (another test's transfer on ``lo``) made the kernel drop there, packets the
+        filter would never have kept and that crossed before the capture was ready."""
+        self.kernel_drops()
+        self._drops = 0
 
     def _on_packet(self, pkt: Any) -> None:
         # returns None: scapy prints whatever a prn callback returns
