@@ -30,13 +30,12 @@ __all__ = ["main"]
 
 _NICENESS = -10
 _QUEUE_BYTES = 512 << 20
-"""The capture's kernel queue (the kernel doubles it for its bookkeeping). A load run's
-capture counts every packet of the run in a process that, on a loaded machine, gets a
-fraction of a core: with 32 MiB it fell behind and the kernel dropped 3-25 packets in 3 of
-4 runs of the wire-evidence test beside a second test suite (load 9-20). 512 MiB holds
-seconds of a loopback run's traffic; memory is taken only while the capture is behind, and
-what is queued is read before the capture stops (:data:`_DRAIN_S`). A capture that still
-falls behind says so (``truncated``)."""
+"""The capture's kernel queue (the kernel doubles it for its bookkeeping): room for seconds of
+a loopback run's traffic (GSO batches of ~64 KB) while a capture that shares the cores with
+the load catches up; memory is taken only while it is behind, and what is queued is read
+before the capture stops (:data:`_DRAIN_S`). Drops after the capture was ready are reported
+(``truncated``); the 3-129 drops first blamed on a small queue were counted before readiness
+(see ``IfaceCapture._forget_drops_before_ready``)."""
 
 _DRAIN_S = 40.0
 """How long, after the run's stop, the capture may read the packets queued for it (its
