@@ -152,6 +152,7 @@ class ReceiverEndpoint:
         if t.sink is None:
             return []
         if t.status is not _RECEIVING:
+            self.tables.wake(sess)
             sess.unacked += 1
             if sess.unacked >= self.shares.ack_every:
                 return [(self._ack(sess, now), sess.addr)]
@@ -226,8 +227,8 @@ class ReceiverEndpoint:
         if sess is None:
             self.rejected += 1
             return []
-        self.sessions[sid] = sess
-        self.shares.refresh(self.sessions.values())
+        self.tables.add_session(sess)
+        self.shares.refresh(self.tables.busy.values())
         return [(sess.open_ack, addr)]
 
     def _reject(self, sid: int, code: RejectCode, message: str, addr: Addr, now: float, *,
@@ -339,28 +340,34 @@ class ReceiverEndpoint:
 
     # --- timers ----------------------------------------------------------------------------
     def tick(self, now: float) -> Out:
-        """Periodic work: ACKs, keep-alives, checkpoints, expiry of idle sessions."""
+        """Periodic work: ACKs, keep-alives, checkpoints, expiry of idle sessions (only the
+        sessions with a timer due: ``rx_tables.py``)."""
         out: Out = []
-        timing = self.timing
-        for sess in list(self.sessions.values()):
-            t = sess.transfer
-            if now - sess.last_recv > timing.session_idle:
-                self.sessions.pop(sess.sid, None)
-                continue
-            if sess.state is RxState.META:
-                continue
-            if t.finishing and t.receiving and t.sink is not None:
-                out += self._finalize(sess, now)
-                continue
-            if (sess.unacked and now - sess.last_ack >= timing.ack_interval) \
-                    or now - sess.last_ack >= timing.keepalive:
-                out.append((self._ack(sess, now), sess.addr))
-            if t.checkpoint_s and t.sink is not None and t.receiving \
-                    and now >= t.next_checkpoint:
-                t.checkpoint(self._checkpoints, now)
-        self.tables.expire(now)
-        self.shares.refresh(self.sessions.values(), now)
+        tables = self.tables
+        for sess in tables.due_sessions(now):
+            self._timers(sess, now, out)
+            tables.rest(sess)
+        tables.expire(now)
+        self.shares.refresh(tables.busy.values(), now)
         return out
+
+    def _timers(self, sess: RxSession, now: float, out: Out) -> None:
+        timing = self.timing
+        t = sess.transfer
+        if now - sess.last_recv > timing.session_idle:
+            self.sessions.pop(sess.sid, None)
+            return
+        if sess.state is RxState.META:
+            return
+        if t.finishing and t.receiving and t.sink is not None:
+            out += self._finalize(sess, now)
+            return
+        if (sess.unacked and now - sess.last_ack >= timing.ack_interval) \
+                or now - sess.last_ack >= timing.keepalive:
+            out.append((self._ack(sess, now), sess.addr))
+        if t.checkpoint_s and t.sink is not None and t.receiving \
+                and now >= t.next_checkpoint:
+            t.checkpoint(self._checkpoints, now)
 
     # --- reports ---------------------------------------------------------------------------
     def stats(self) -> dict[str, int]:

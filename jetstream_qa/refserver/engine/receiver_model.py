@@ -338,6 +338,8 @@ class RxSession:
     received: int = 0
     unacked: int = 0
     last_ack: float = 0.0
+    tick_due: float = 0.0
+    """When the timers visit this session next while it is quiet (``rx_tables.py``)."""
 
     def seal(self, body: Body) -> bytes:
         """The next datagram of this session (receiver -> sender) carrying ``body``."""
