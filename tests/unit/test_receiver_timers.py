@@ -109,7 +109,7 @@ def test_a_finished_session_keeps_its_keepalive_and_idle_expiry() -> None:
             sent_at.append(now)
         if gone_at is None and 1 not in rx.sessions:
             gone_at = now
-    gaps = [b - a for a, b in zip([0.0, *sent_at], sent_at)]
+    gaps = [b - a for a, b in zip([0.0, *sent_at], sent_at, strict=False)]
     # keep-alives at ~1, 2 and 3 s (the tick's float drift makes each up to a tick late, as
     # with a scan of every session), then the idle expiry at 4 s comes before the fourth
     assert len(sent_at) == 3 and max(gaps) <= TIMING.keepalive + TICK, sent_at
