@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _transfer import blast_pair, mb, median, raw_udp_blast, sparse_file, timed_transfer
 from bench_crypto import aes_gcm_rate
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from jetstream_qa.refserver.embedded import EmbeddedPair
 from jetstream_qa.refserver.engine.udp_offload import BatchSender, probe_gso
@@ -95,18 +94,6 @@ def iperf3_udp(seconds: float) -> tuple[float, float] | None:
         server.wait(10)
 
 
-def aes_small_rate(total: int, payload: int = 5 * 256) -> float:
-    """Single-core AES-256-GCM ``encrypt_into`` of ``payload``-byte bodies (wire size)."""
-    aead = AESGCM(os.urandom(32))
-    mv = memoryview(bytearray(payload + 16 + 28))
-    n = total // payload
-    t0 = time.perf_counter()
-    for i in range(n):
-        aead.encrypt_into(i.to_bytes(12, "big"), mv[28:28 + payload], mv[:28],
-                          mv[28:28 + payload + 16])
-    return n * payload / (time.perf_counter() - t0)
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -166,7 +153,7 @@ def main() -> int:
                     note("iperf3-sent", ip[0])
                     note("iperf3", ip[1])
                 note("aes64k", aes_gcm_rate(min(args.size, 256 << 20)))
-                note("aes1280", aes_small_rate(min(args.size, 128 << 20)))
+                note("aes1280", aes_gcm_rate(min(args.size, 128 << 20), 5 * 256))
                 print(f"  raw blast 1,400 B {mb(blast['recvRate'])} (loss {blast['loss']:.1%})"
                       f"  with GSO {mb(gso['recvRate'])} (loss {gso['loss']:.1%})  iperf3 "
                       f"sent {mb(ip[0]) if ip else 'n/a'} received {mb(ip[1]) if ip else 'n/a'}"
