@@ -173,23 +173,30 @@ def report(res: dict[str, list[float]], rounds: int, loads: list[float]) -> None
           f"{', '.join(f'{x:.1f}' for x in loads)}; now {load()})")
     for k, v in m.items():
         print(f"  {k:<16} {f'{v:8.2f} CPU s/GiB (both servers)' if k.startswith('cpu') else mb(v)}")
-    ip = m.get("iperf3")
     for key in ("gso", "no-offload", "65000"):
         if f"{key}/0" not in m:
             continue
-        none, enc = m[f"{key}/0"], m[f"{key}/3"]
-        line = (f"RATIO {key:<10} NONE / raw blast {none / m['blast']:.2f}x, "
-                f"/ GSO blast {none / m['blast-gso']:.2f}x")
-        if ip:
-            line += (f", / iperf3 received {none / ip:.2f}x (target >= 1.0x), / iperf3 sent "
-                     f"{none / m['iperf3-sent']:.2f}x")
-        print(line)
-        line = (f"RATIO {key:<10} ENCRYPTED_256 / AES-256-GCM 64 KB {enc / m['aes64k']:.2f}x "
-                f"(target >= 0.4x), / AES 1,280 B {enc / m['aes1280']:.2f}x")
-        if ip:
-            line += (f", / iperf3 received {enc / ip:.2f}x (target >= 0.5x), / sent "
-                     f"{enc / m['iperf3-sent']:.2f}x")
-        print(line)
+        print(_ratio_line(key, "NONE", m[f"{key}/0"], [("raw blast", m["blast"], None),
+                                                       ("GSO blast", m["blast-gso"], None),
+                                                       *_iperf_peers(m, 1.0)]))
+        print(_ratio_line(key, "ENCRYPTED_256", m[f"{key}/3"],
+                          [("AES-256-GCM 64 KB", m["aes64k"], 0.4),
+                           ("AES 1,280 B", m["aes1280"], None), *_iperf_peers(m, 0.5)]))
+
+
+def _iperf_peers(m: dict[str, float], target: float) -> list[tuple[str, float, float | None]]:
+    """iperf3's received (with ``target``) and sent rates as peers; none without iperf3."""
+    if not m.get("iperf3"):
+        return []
+    return [("iperf3 received", m["iperf3"], target), ("iperf3 sent", m["iperf3-sent"], None)]
+
+
+def _ratio_line(key: str, name: str, value: float,
+                peers: list[tuple[str, float, float | None]]) -> str:
+    """``RATIO key name / peer 1.23x (target >= t), / ...`` for each (label, rate, target)."""
+    parts = [f"/ {label} {value / rate:.2f}x" + (f" (target >= {t}x)" if t else "")
+             for label, rate, t in peers]
+    return f"RATIO {key:<10} {name} " + ", ".join(parts)
 
 
 if __name__ == "__main__":
