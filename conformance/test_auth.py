@@ -19,6 +19,7 @@ from jetstream_qa import expect
 from jetstream_qa.conformance_core.ops_steps import (
     complete_manifest,
     destination_to_receiver,
+    hidden_from_other_user,
     must_refuse,
     start_transfer,
 )
@@ -109,16 +110,9 @@ def test_manifest_hidden(js_sender, js_sender_user2, js_fileset, js_settings, js
 
     S2: "Only the owner or a superuser may monitor or change it."
     """
-    manifest = _manifest_of(js_ops(js_sender), js_fileset, js_settings)
-    manifest_id = manifest["manifestId"]
-    apis = [js_sender, js_sender_user2]
-    other = js_ops(js_sender_user2)
-    must_refuse(other, lambda: other.call("get_manifest", manifest_id), kinds=HIDDEN,
-                requirement="another user cannot get the manifest", js_info=js_info, api=apis)
-    listed = [m.get("manifestId") for m in js_sender_user2.send.getManifests()]
-    expect.that("another user's getManifests() does not list the manifest",
-                manifest_id not in listed, expected=f"{manifest_id} absent",
-                actual=f"listed among {len(listed)}", api=apis)
+    manifest_id = _manifest_of(js_ops(js_sender), js_fileset, js_settings)["manifestId"]
+    hidden_from_other_user(js_ops(js_sender_user2), "manifest", manifest_id, kinds=HIDDEN,
+                           js_info=js_info, api=[js_sender, js_sender_user2])
 
 
 @pytest.mark.js_case("auth/ownership/manifests-untouchable-by-other-users", level="MUST",
@@ -152,13 +146,8 @@ def test_destination_hidden(js_sender, js_sender_user2, js_target, js_ops, js_in
     destination_id = destination_to_receiver(js_ops(js_sender), js_target)["destinationId"]
     apis = [js_sender, js_sender_user2]
     other = js_ops(js_sender_user2)
-    must_refuse(other, lambda: other.call("get_destination", destination_id), kinds=HIDDEN,
-                requirement="another user cannot get the destination", js_info=js_info,
-                api=apis)
-    listed = [d.get("destinationId") for d in js_sender_user2.send.getDestinations()]
-    expect.that("another user's getDestinations() does not list it",
-                destination_id not in listed, expected=f"{destination_id} absent",
-                actual="listed", api=apis)
+    hidden_from_other_user(other, "destination", destination_id, kinds=HIDDEN, js_info=js_info,
+                           api=apis)
     must_refuse(other, lambda: other.call("delete_destination", destination_id), kinds=HIDDEN,
                 requirement="another user cannot delete the destination", js_info=js_info,
                 api=apis)
@@ -178,14 +167,8 @@ def test_transfer_hidden(js_sender, js_sender_user2, js_target, js_fileset, js_s
     transfer = start_transfer(js_ops(js_sender), js_target, files.file_mappings("/owner"),
                               destination_path=js_scratch.dest_path,
                               timeout=js_settings.timeout)
-    transfer_id = transfer["transferId"]
-    apis = [js_sender, js_sender_user2]
-    other = js_ops(js_sender_user2)
-    must_refuse(other, lambda: other.call("get_transfer", transfer_id), kinds=HIDDEN,
-                requirement="another user cannot get the transfer", js_info=js_info, api=apis)
-    listed = [t.get("transferId") for t in js_sender_user2.send.getTransfers()]
-    expect.that("another user's getTransfers() does not list it", transfer_id not in listed,
-                expected=f"{transfer_id} absent", actual="listed", api=apis)
+    hidden_from_other_user(js_ops(js_sender_user2), "transfer", transfer["transferId"],
+                           kinds=HIDDEN, js_info=js_info, api=[js_sender, js_sender_user2])
 
 
 @pytest.mark.js_case("auth/superuser/ordinary-user-refused", level="MUST", source=S21)

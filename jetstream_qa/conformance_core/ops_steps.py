@@ -2,9 +2,9 @@
 the bundled client and with the vendor's package alike.
 
 A manifest made complete, a destination aimed at the receiver's UDP address, a transfer
-between them, and ``must_refuse``: the documented outcome of a refused call is that it raised
-(or returned an error structure); which *kind* of refusal is our taxonomy, so a different
-kind is recorded as INFO, never FAIL.
+between them, ``must_refuse`` and ``hidden_from_other_user``: the documented outcome of a
+refused call is that it raised (or returned an error structure); which *kind* of refusal is
+our taxonomy, so a different kind is recorded as INFO, never FAIL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from typing import Any
 
 from jetstream_qa import expect
 
-__all__ = ["complete_manifest", "destination_to_receiver", "must_refuse", "start_transfer"]
+__all__ = [
+    "complete_manifest",
+    "destination_to_receiver",
+    "hidden_from_other_user",
+    "must_refuse",
+    "start_transfer",
+]
 
 
 def complete_manifest(ops: Any, mappings: Mapping[str, str], *, timeout: float,
@@ -51,3 +57,19 @@ def must_refuse(ops: Any, call: Callable[[], Any], *, requirement: str, kinds: t
         js_info(f"{requirement}: refused as {refusal.kind} ({refusal.message[:80]}); the "
                 f"reference protocol says {' or '.join(kinds)}")
     return refusal
+
+
+def hidden_from_other_user(other: Any, noun: str, object_id: Any, *, kinds: tuple[str, ...],
+                           js_info: Callable[[str], None], api: Any) -> None:
+    """Another user (``other``: the binding of their session) can neither get the ``noun``
+    (``manifest``, ``destination``, ``transfer``) with id ``object_id`` (``get_<noun>`` must be
+    refused, as one of ``kinds`` or INFO) nor find it in their ``get_<noun>s`` list (MUST).
+
+    Raises:
+        CaseFailure: the get is not refused, or the list holds the id.
+    """
+    must_refuse(other, lambda: other.call(f"get_{noun}", object_id), kinds=kinds,
+                requirement=f"another user cannot get the {noun}", js_info=js_info, api=api)
+    listed = [entry.get(f"{noun}Id") for entry in other.call(f"get_{noun}s")]
+    expect.that(f"another user's {noun} list does not hold the {noun}", object_id not in listed,
+                expected=f"{object_id} absent", actual=f"listed among {len(listed)}", api=api)
