@@ -63,15 +63,18 @@ class Sink:
         if wire is None or not self.filter.keeps(wire.src, wire.dst, wire.sport, wire.dport):
             return not self.truncated
         with self._lock:
-            if self.truncated:
-                return False
-            if (len(self.packets) >= self.limits.max_packets
-                    or self.kept_bytes + wire.ip_len > self.limits.max_bytes):
-                self.truncated = (f"bound reached: {len(self.packets)} packets, "
-                                  f"{self.kept_bytes} bytes kept")
-                return False
-            self.packets.append(wire)
-            self.kept_bytes += wire.ip_len
+            return not self.truncated and self._take(wire)
+
+    def _take(self, wire: WirePacket) -> bool:
+        """Keep ``wire``, which the filter kept (called with the lock held, before any bound
+        was reached); False, with ``truncated`` saying which bound, once one is reached."""
+        if (len(self.packets) >= self.limits.max_packets
+                or self.kept_bytes + wire.ip_len > self.limits.max_bytes):
+            self.truncated = (f"bound reached: {len(self.packets)} packets, "
+                              f"{self.kept_bytes} bytes kept")
+            return False
+        self.packets.append(wire)
+        self.kept_bytes += wire.ip_len
         return True
 
     def snapshot(self) -> list[WirePacket]:

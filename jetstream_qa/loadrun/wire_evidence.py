@@ -16,13 +16,11 @@ ratio below 1 means the capture missed traffic (drops, wrong path), not a fast s
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jetstream_qa.capture.packets import from_scapy
+from jetstream_qa.capture.packets import WirePacket
 from jetstream_qa.capture.sink import Limits, Sink
 from jetstream_qa.capture.source import CaptureFilter
 
@@ -75,35 +73,26 @@ class CountingSink(Sink):
         super().__init__(flt, limits)
         self.seconds: dict[int, SecondCounts] = {}
         self.counted = SecondCounts()
-        self._count_lock = threading.Lock()
 
-    def offer(self, pkt: Any) -> bool:
-        """Count ``pkt`` if the filter keeps it; False once a bound is reached."""
-        wire = from_scapy(pkt)
-        self.last_arrival = time.monotonic()
-        if wire is None or not self.filter.keeps(wire.src, wire.dst, wire.sport, wire.dport):
-            return not self.truncated
-        second = int(wire.time)
-        with self._count_lock:
-            if self.truncated:
-                return False
-            total = self.counted
-            if (total.packets >= self.limits.max_packets
-                    or total.bytes + wire.ip_len > self.limits.max_bytes
-                    or (second not in self.seconds and len(self.seconds) >= MAX_SECONDS)):
-                self.truncated = (f"bound reached: {total.packets} packets, "
-                                  f"{total.bytes} bytes, {len(self.seconds)} s counted")
-                return False
-            row = self.seconds.setdefault(second, SecondCounts())
-            inbound = self._inbound(wire)
-            one = SecondCounts(1, wire.ip_len, int(inbound), wire.ip_len if inbound else 0,
-                               int(wire.fragment), wire.ip_len)
-            row.add(one)
-            total.add(one)
-            self.kept_bytes = total.bytes
+    def _take(self, wire: WirePacket) -> bool:
+        """Count ``wire`` (the filter kept it; the lock is held); False once a bound is
+        reached: packets, bytes or :data:`MAX_SECONDS` seconds."""
+        second, total = int(wire.time), self.counted
+        if (total.packets >= self.limits.max_packets
+                or total.bytes + wire.ip_len > self.limits.max_bytes
+                or (second not in self.seconds and len(self.seconds) >= MAX_SECONDS)):
+            self.truncated = (f"bound reached: {total.packets} packets, "
+                              f"{total.bytes} bytes, {len(self.seconds)} s counted")
+            return False
+        inbound = self._inbound(wire)
+        one = SecondCounts(1, wire.ip_len, int(inbound), wire.ip_len if inbound else 0,
+                           int(wire.fragment), wire.ip_len)
+        self.seconds.setdefault(second, SecondCounts()).add(one)
+        total.add(one)
+        self.kept_bytes = total.bytes
         return True
 
-    def _inbound(self, wire: Any) -> bool:
+    def _inbound(self, wire: WirePacket) -> bool:
         if wire.dst != self.filter.receiver_ip:
             return False
         return wire.dport is None or wire.dport == self.filter.receiver_port
@@ -114,7 +103,7 @@ class CountingSink(Sink):
 
     def rows(self) -> dict[str, dict[str, int]]:
         """``{"EPOCH_SECOND": counts}`` (JSON-ready), in time order."""
-        with self._count_lock:
+        with self._lock:
             return {str(s): c.to_dict() for s, c in sorted(self.seconds.items())}
 
 
