@@ -34,8 +34,8 @@ cut short by a crash is dropped with a warning: at most the last interval is los
 before). Only then are the rules applied: manifests no transfer refers to are dropped (the
 snapshot keeps all manifests, so one made before a compaction and used after it is not lost),
 and a transfer that was pending or sending comes back ``pending`` (a restart re-queues it; the
-engine resumes it from its checkpoint). Deleted objects disappear; ids are not reused while a
-transfer with a higher id survives (the next id follows the highest loaded).
+engine resumes it from its checkpoint). Deleted objects disappear; the next transfer id
+follows the highest one loaded.
 """
 
 from __future__ import annotations
