@@ -3,10 +3,13 @@
 The thread reads each datagram with ``recvfrom_into`` into one preallocated buffer
 (``MSG_DONTWAIT``; ``poll`` when the socket is empty) or, where the kernel coalesces
 (``UDP_GRO``, see :mod:`~jetstream_qa.refserver.engine.udp_offload`), reads several at once
-with ``recvmsg_into`` and cuts them at the segment size the kernel reports; each datagram
-goes on its own to the sans-IO core, which authenticates and decrypts it in place and writes
-it through storage (a bad datagram inside a coalesced read is dropped alone), and sends
-whatever the core answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a
+with ``recvmsg_into`` (one flow's datagrams back to back, the segment size in a control
+message). A single datagram goes to the sans-IO core's ``receive``; a coalesced read goes
+whole to ``receive_run``, which handles the plain case (one session's authentic DATA with
+contiguous new blocks) a run at a time and everything else datagram by datagram, with the
+same outcome as one by one (a bad datagram inside a coalesced read is dropped alone). The
+core authenticates and decrypts in place and writes through storage; the thread sends
+whatever it answers. Timers (ACKs, checkpoints, expiry) run every 5 ms. Nothing a
 datagram contains can stop the thread: the core counts bad input, and any unexpected
 exception is logged and counted, never raised.
 """
@@ -21,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
-from jetstream_qa.refserver.engine.udp_offload import enable_gro, recv_batch, split
+from jetstream_qa.refserver.engine.udp_offload import enable_gro, recv_batch
 
 __all__ = ["ReceiverThread", "open_receive_socket"]
 
@@ -98,10 +101,9 @@ class ReceiverThread(threading.Thread):
             if n >= 0:
                 if n and (not gro or segment >= n):
                     self._handle(buf, n, addr, now)
-                elif n:  # coalesced: each wire datagram on its own, in order
+                elif n:  # coalesced: the core takes the run (same outcome as one by one)
                     self.coalesced_reads += 1
-                    for off, length in split(n, segment):
-                        self._handle(view[off:off + length], length, addr, now)
+                    self._handle_run(view, n, segment, addr, now)
             else:
                 poller.poll(max(0.0, next_tick - now) * 1000.0 + 0.1)
                 now = time.monotonic()
@@ -118,6 +120,19 @@ class ReceiverThread(threading.Thread):
             self.core.malformed += 1
             if self.errors <= 10:
                 log.exception("receiver: unexpected error on a datagram from %s", addr)
+            return
+        if out:
+            self._send(out)
+
+    def _handle_run(self, view: memoryview, n: int, segment: int, addr: tuple[str, int],
+                    now: float) -> None:
+        try:
+            out = self.core.receive_run(view, n, segment, addr, now)
+        except Exception:  # hostile input must never stop the receiver
+            self.errors += 1
+            self.core.malformed += 1
+            if self.errors <= 10:
+                log.exception("receiver: unexpected error on a coalesced read from %s", addr)
             return
         if out:
             self._send(out)
