@@ -21,6 +21,7 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
+from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.refserver.engine.bandwidth import pacing_rate, rate_from_wire
 from jetstream_qa.refserver.engine.congestion import TokenBucket, Window
 from jetstream_qa.refserver.engine.outstanding import Outstanding
@@ -71,6 +72,7 @@ class DataPump:
         """The receiver's advertised ``rateCap`` (OPEN_ACK / ACK), ``None`` = no cap."""
         self.bucket = TokenBucket(rate_bps)
         self.blocks_sent = self.blocks_retransmitted = 0
+        self._source_error: JetStreamQAError | None = None
 
     # --- rate -----------------------------------------------------------------------------
     def set_rate(self, rate_bps: float | None) -> None:
@@ -153,3 +155,90 @@ class DataPump:
         # loss, timeout, or blocks sent before a re-handshake (receiver restarted)
         self.blocks_retransmitted += out.sent(seq, first, n, again, now)
         return length, extra, wire
+
+    def fill_run(self, slots: memoryview, stride: int, limit: int, now: float, session: int,
+                 seq: int, tx: crypto.Protector) -> tuple[list[tuple[int, memoryview | None]],
+                                                          int]:
+        """Write up to ``limit`` DATA datagrams, sequence numbers from ``seq``, into
+        ``slots`` (datagram ``j`` at ``j * stride``; each as :meth:`fill` returns it).
+
+        Returns ``([(length, extra), ...], wire bytes in all)``; an empty list when nothing
+        may be sent now. The same datagrams as calling :meth:`fill` until it returns
+        nothing or ``limit`` are reached. Unpaced and with nothing to retransmit (the bulk
+        of a transfer), the run is one span of new blocks: one window check, one span
+        lookup, one lent view or one read per datagram into its slot, and one record of
+        the span in flight (``Outstanding.sent_span``); otherwise :meth:`fill` per
+        datagram. A source that fails mid-run (``SourceError``) ends the run there: the
+        datagrams before it are returned and the error is raised by the next call."""
+        error = self._source_error
+        if error is not None:
+            self._source_error = None
+            raise error
+        out = self.out
+        if self.bucket.rate_bps is not None or out.retx:
+            return self._fill_each(slots, stride, limit, now, session, seq, tx)
+        k = min(limit, self.window.limit(self.peer_window) - len(out.inflight))
+        parts: list[tuple[int, memoryview | None]] = []
+        wire = 0
+        while len(parts) < k and self._source_error is None:
+            span = out.next_span(self.acked, k - len(parts))
+            if span is None:
+                break
+            first, stop = span
+            j = len(parts)
+            wire += self._build(slots, stride, j, first, stop, session, seq + j, tx, parts)
+            done = min(stop, first + (len(parts) - j) * out.max_blocks)
+            self.blocks_sent += done - first
+            self.blocks_retransmitted += out.sent_span(seq + j, first, done, now)
+        return parts, wire
+
+    def _fill_each(self, slots: memoryview, stride: int, limit: int, now: float,
+                   session: int, seq: int, tx: crypto.Protector,
+                   ) -> tuple[list[tuple[int, memoryview | None]], int]:
+        parts: list[tuple[int, memoryview | None]] = []
+        total = 0
+        for j in range(limit):
+            length, extra, wire = self.fill(slots[j * stride:(j + 1) * stride],  # type: ignore[arg-type]
+                                            now, session, seq + j, tx)
+            if not length:
+                break
+            parts.append((length, extra))
+            total += wire
+        return parts, total
+
+    def _build(self, slots: memoryview, stride: int, j0: int, first: int, stop: int,
+               session: int, seq: int, tx: crypto.Protector,
+               parts: list[tuple[int, memoryview | None]]) -> int:
+        """Append to ``parts`` the datagrams of blocks ``[first, stop)`` (``max_blocks``
+        each, the last perhaps fewer), sequence numbers from ``seq``, in the slots from
+        ``j0`` on; returns their wire bytes. Stops early at a ``SourceError`` (kept for the
+        next call)."""
+        maxb, head = self.out.max_blocks, _DATA_HEAD.size
+        start, end = first * BLOCK_SIZE, min(stop * BLOCK_SIZE, self.total_bytes)
+        lend = self._zero_copy
+        whole = lend(start, end - start) if lend is not None else None
+        pack, plain = _DATA_HEAD.pack_into, tx.cipher == 0
+        wire = 0
+        try:
+            for j, block in enumerate(range(first, stop, maxb)):
+                base = (j0 + j) * stride
+                offset = block * BLOCK_SIZE
+                nbytes = min(maxb * BLOCK_SIZE, end - offset)
+                pack(slots, base, MAGIC, VERSION, _DATA, session, seq + j, block)
+                slot = slots[base:base + stride]
+                view = whole[offset - start:offset - start + nbytes] \
+                    if whole is not None else None
+                if view is None:
+                    self._source.read_into(offset, slot[head:head + nbytes])
+                    length = tx.seal(slot, head, nbytes, seq + j)
+                    parts.append((length, None))
+                elif plain:
+                    parts.append((head, view))
+                    length = head + nbytes
+                else:
+                    length = tx.seal_from(slot, head, view, seq + j)
+                    parts.append((length, None))
+                wire += length
+        except JetStreamQAError as exc:  # the source's SourceError
+            self._source_error = exc
+        return wire

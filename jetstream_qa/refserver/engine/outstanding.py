@@ -12,6 +12,7 @@ timeout backs off (F-RTO style), so a stalled receiver costs one datagram, not a
 from __future__ import annotations
 
 import collections
+import itertools
 
 from jetstream_qa.refserver.engine.congestion import Window
 from jetstream_qa.wire.data import Ack
@@ -68,6 +69,35 @@ class Outstanding:
         stop = min(total, a + maxb, held if held is not None else total)
         self.next_new = stop
         return a, stop - a, False
+
+    def next_span(self, acked: RangeSet, count: int) -> tuple[int, int] | None:
+        """``[first, stop)``: the new blocks of the next ``count`` DATA runs taken together
+        (``max_blocks`` each) when nothing waits for retransmission -- what ``count`` calls
+        of :meth:`next_run` would return, up to the first block already held. None when
+        no new block is left."""
+        assert not self.retx
+        total = self.total_blocks
+        a = acked.next_missing(self.next_new)
+        if a >= total:
+            return None
+        held = acked.next_held(a)
+        stop = min(total, a + self.max_blocks * count, held if held is not None else total)
+        self.next_new = stop
+        return a, stop
+
+    def sent_span(self, seq: int, first: int, stop: int, now: float) -> int:
+        """Record the DATA datagrams of new blocks ``[first, stop)``, ``max_blocks`` each
+        and sequence numbers from ``seq`` (as :meth:`sent` for each); returns how many of
+        the blocks were sent before."""
+        maxb = self.max_blocks
+        starts = range(first, stop, maxb)
+        self.inflight.extend(zip(range(seq, seq + len(starts)), starts,
+                                 [min(maxb, stop - b) for b in starts],
+                                 itertools.repeat(now), strict=False))
+        repeated = max(0, min(stop, self.sent_high) - first)
+        if stop > self.sent_high:
+            self.sent_high = stop
+        return repeated
 
     def sent(self, seq: int, first: int, n: int, again: bool, now: float) -> int:
         """Record a DATA datagram; returns how many of its blocks were sent before."""

@@ -294,29 +294,29 @@ class _Run:
 
     def _send_data(self, batch: BatchSender, slots: memoryview, stride: int,
                    now: float) -> int:
-        """Fill and send up to two GSO batches of DATA datagrams (64 one by one without GSO);
-        each is built and sealed on its own in its own slot of ``slots``. Stops at a send
-        error (receiver down: the timers retry). Returns how many were sent."""
-        fill = self.session.fill_parts
+        """Fill and send up to two GSO batches of DATA datagrams (64 one by one without GSO):
+        each batch is one ``fill_run`` of the session (built and sealed datagram by
+        datagram, each in its own slot of ``slots``), handed to ``batch`` and flushed, then
+        the ACKs that arrived meanwhile are read. Stops at a send error (receiver down:
+        the timers retry). Returns how many were sent."""
+        fill = self.session.fill_run
         budget = 2 * batch.max_segments if batch.gso else 64
         errors = batch.errors
-        sent = slot = 0
+        sent = 0
         record = self.record
         while sent < budget and batch.errors == errors and record.status not in _STOP:
-            region = slots[slot * stride:(slot + 1) * stride]
             try:
-                n, extra = fill(region, now)  # type: ignore[arg-type]  # memoryview works
+                parts = fill(slots, stride, min(batch.max_segments, budget - sent), now)
             except SourceError as exc:
                 self.session.fail(exc.message)
                 break
-            if not n:
+            if not parts:
                 break
-            batch.add(region[:n], extra)
-            sent += 1
-            slot = batch.pending  # queued datagrams occupy slots 0..pending-1
-            if not slot and (batch.gso or not sent & 15):
-                self._drain(now)
-        batch.flush()
+            for j, (n, extra) in enumerate(parts):
+                batch.add(slots[j * stride:j * stride + n], extra)
+            batch.flush()  # the slots are reused by the next run
+            sent += len(parts)
+            self._drain(now)
         return sent
 
     def _sync(self) -> None:

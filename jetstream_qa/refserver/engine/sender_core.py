@@ -357,6 +357,24 @@ class SenderSession:
             self.last_send = now
         return length, extra
 
+    def fill_run(self, slots: memoryview, stride: int, limit: int,
+                 now: float) -> list[tuple[int, memoryview | None]]:
+        """Up to ``limit`` DATA datagrams at once, datagram ``j`` in ``slots`` at
+        ``j * stride``, each ``(n, extra)`` as :meth:`fill_parts` returns it; the same
+        datagrams as that many :meth:`fill_parts` calls (``DataPump.fill_run``). Empty when
+        nothing may be sent now."""
+        tx = self._tx
+        if self.state is not SenderState.DATA or tx is None:
+            return []
+        parts, wire = self.pump.fill_run(slots, stride, limit, now, self.session, self._seq,
+                                         tx)
+        if parts:
+            self._seq += len(parts)
+            self.packets_sent += len(parts)
+            self.bytes_sent += wire
+            self.last_send = now
+        return parts
+
 
 _Handler = Callable[[SenderSession, Body, float], list[bytes]]
 _O, _M, _D, _C = SenderState.OPENING, SenderState.META, SenderState.DATA, SenderState.CLOSING
