@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -167,6 +168,19 @@ class ReplayWindow:
         else:
             self._mask |= 1 << (self._highest - seq)
 
+    def fresh_run(self, seqs: Sequence[int]) -> bool:
+        """True when ``seqs`` are consecutive and all above the highest seen (so each is
+        fresh, and marking them together equals marking them one by one)."""
+        first = seqs[0]
+        return first > self._highest and list(seqs) == list(range(first, first + len(seqs)))
+
+    def mark_run(self, first: int, count: int) -> None:
+        """Record ``first .. first+count-1``, all above the highest seen (:meth:`fresh_run`),
+        in one step: the result of :meth:`mark` on each in turn."""
+        last = first + count - 1
+        self._mask = ((self._mask << (last - self._highest)) | ((1 << count) - 1)) & self._full
+        self._highest = last
+
 
 class Protector:
     """Seals or opens the datagrams of one direction of one session, in place.
@@ -255,3 +269,53 @@ class Protector:
             raise DatagramRejected("authentication tag mismatch") from None
         self.replay.mark(seq)
         return end - header_len
+
+    def open_run(self, buf: bytearray | memoryview, offs: Sequence[int], length: int,
+                 header_len: int, seqs: Sequence[int]) -> list[int]:
+        """:meth:`open` on the datagrams ``buf[off:off+length]`` (sequence ``seqs[i]`` for
+        ``offs[i]``), in order; returns the indices that failed (replayed, too old, short,
+        bad tag), the others are decrypted in place. When the sequence numbers are
+        consecutive and new (the common case of a coalesced read) the replay window is
+        checked and marked once for the run; otherwise datagram by datagram. Either way
+        the outcome is that of :meth:`open` on each in turn."""
+        aead = self._aead
+        if aead is None:
+            return []
+        replay = self.replay
+        if length < header_len + TAG_SIZE or not seqs or not replay.fresh_run(seqs):
+            return self._open_each(buf, offs, length, header_len, seqs)
+        mv = memoryview(buf)
+        end = length - TAG_SIZE
+        pack, direction, mac_only = _NONCE.pack, self._direction, self.cipher == 1
+        bad: list[int] = []
+        for i, off in enumerate(offs):
+            try:
+                if mac_only:
+                    aead.decrypt(pack(direction, seqs[i]), mv[off + end:off + length],
+                                 mv[off:off + end])
+                else:
+                    aead.decrypt_into(pack(direction, seqs[i]),
+                                      mv[off + header_len:off + length],
+                                      mv[off:off + header_len],
+                                      mv[off + header_len:off + end])
+            except InvalidTag:
+                bad.append(i)
+        if not bad:
+            replay.mark_run(seqs[0], len(seqs))
+        else:
+            dropped = set(bad)
+            for i, seq in enumerate(seqs):
+                if i not in dropped:
+                    replay.mark(seq)
+        return bad
+
+    def _open_each(self, buf: bytearray | memoryview, offs: Sequence[int], length: int,
+                   header_len: int, seqs: Sequence[int]) -> list[int]:
+        mv = memoryview(buf)
+        bad = []
+        for i, off in enumerate(offs):
+            try:
+                self.open(mv[off:off + length], length, header_len, seqs[i])
+            except DatagramRejected:
+                bad.append(i)
+        return bad

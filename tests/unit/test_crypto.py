@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
@@ -159,3 +160,22 @@ def test_low_order_public_key_is_a_protocol_error() -> None:
 def test_effective_cipher_is_the_strongest_minimum() -> None:
     assert crypto.effective_cipher(0, 1, 3) == 3
     assert crypto.effective_cipher(2, 0, 0) == 2
+
+
+def test_replay_window_marks_a_run_as_one_by_one() -> None:
+    # receive_run marks the consecutive new sequence numbers of a coalesced read at once
+    rng = random.Random(4)
+    for _ in range(300):
+        one, run = ReplayWindow(64), ReplayWindow(64)
+        for seq in rng.sample(range(200), 20):
+            one.mark(seq)
+            run.mark(seq)
+        first = one._highest + rng.choice([1, 2, 30, 63, 64, 65, 200])
+        count = rng.randint(1, 70)
+        assert run.fresh_run(range(first, first + count))
+        for seq in range(first, first + count):
+            one.mark(seq)
+        run.mark_run(first, count)
+        assert (run._highest, run._mask) == (one._highest, one._mask)
+    assert not one.fresh_run([one._highest + 1, one._highest + 3])
+    assert not one.fresh_run([one._highest])

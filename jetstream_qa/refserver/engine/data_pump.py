@@ -6,13 +6,21 @@ Theory of operation
 acknowledged (:class:`~jetstream_qa.wire.ranges.RangeSet`), what is in flight and must go
 again (``outstanding.py``), the congestion window and the pacing (``congestion.py``: the
 smaller of this server's own cap and the receiver's ``rateCap``). ``sender_core.SenderSession``
-owns the protocol around it -- states, keys, sequence numbers -- and asks :meth:`fill` for
-each DATA datagram once the session is in DATA state.
+owns the protocol around it -- states, keys, sequence numbers -- and asks for DATA
+datagrams once the session is in DATA state.
 
-:meth:`fill` is the sender's hot path (one call per datagram): it writes header, first-block
-prefix and block bytes (read through the :class:`~.sender_model.Source`, or lent by it
-without a copy) into the caller's buffer and protects them; locals only, no allocation
-besides the lent view.
+:meth:`fill` writes one datagram: header, first-block prefix and block bytes (read through
+the :class:`~.sender_model.Source`, or lent by it without a copy) into the caller's buffer,
+protected. :meth:`fill_run` is the hot path (issue 13): it writes the datagrams of one GSO
+batch into the caller's slots in one call. In the bulk of a transfer -- no rate cap, nothing
+queued for retransmission -- the window is checked once, the next new blocks are taken as
+spans (``Outstanding.next_span``: up to the first block the receiver already holds, then on
+after it), the source lends one view per span (or is read per datagram), each datagram is
+packed and sealed in its slot, and each span is recorded in flight at once
+(``Outstanding.sent_span``). Paced or retransmitting, it calls :meth:`fill` per datagram, so
+the token bucket and the retransmission queue see exactly the one-by-one sequence. Either
+way the datagrams, sequence numbers and counters are those of :meth:`fill` called until it
+returns nothing (``tests/unit/test_sender_batch.py`` compares them).
 """
 
 from __future__ import annotations

@@ -243,14 +243,8 @@ class ReceiverEndpoint:
                   ) -> tuple[Sequence[int], Sequence[int], Sequence[int]]:
         """Authenticate and decrypt each datagram in place (replay window included); the
         columns of the authentic ones. A datagram that fails is counted ``rejected``."""
-        rx_open = sess.rx.open
-        bad = []
-        for i, off in enumerate(offs):
-            try:
-                rx_open(view[off:off + segment], segment, DATA_HEAD, seqs[i])
-            except ProtocolError:
-                self.rejected += 1
-                bad.append(i)
+        bad = sess.rx.open_run(view, offs, segment, DATA_HEAD, seqs)
+        self.rejected += len(bad)
         if not bad:
             return seqs, firsts, offs
         dropped = set(bad)

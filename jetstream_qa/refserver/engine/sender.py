@@ -6,8 +6,10 @@ A :class:`DestinationWorker` owns a connected UDP socket to the destination's re
 and a queue of transfers ordered by ``priority`` (lower first; vendor scheduling: "100 before
 120"), FIFO among equals. It runs one transfer at a time through a
 :class:`~jetstream_qa.refserver.engine.sender_core.SenderSession`: it drains incoming datagrams
-(``MSG_DONTWAIT``), runs the session's timers, then sends DATA datagrams while the session
-fills them, and otherwise sleeps in ``poll`` until the next timer or an incoming datagram.
+(``MSG_DONTWAIT``), runs the session's timers, then sends DATA while the session fills it --
+one ``fill_run`` per GSO batch (up to 46 datagrams of 1,400 bytes built in their slots of one
+buffer), handed to ``BatchSender`` and flushed as one ``sendmsg``, the ACKs drained between
+batches -- and otherwise sleeps in ``poll`` until the next timer or an incoming datagram.
 Suspend and cancel are seen through the record's status (set on the event loop by the
 engine); status changes the worker causes (start, finish, fail) are posted back to the event
 loop, and counters are copied onto the record every 50 ms.

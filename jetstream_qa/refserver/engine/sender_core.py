@@ -13,7 +13,9 @@ handler) of ``docs/protocol.md`` 5.3-5.8::
 A datagram whose (state, type) is not in the table is ignored (late or duplicated UDP is
 normal). The shell calls :meth:`start`, :meth:`receive`, :meth:`tick` and, as long as it
 returns a length, :meth:`fill_data`, which writes the next DATA datagram (header, block data
-read through the injected ``sender_model.Source``, protection) into the shell's buffer. Block data
+read through the injected ``sender_model.Source``, protection) into the shell's buffer; the
+engine's shell calls :meth:`fill_run` instead, which writes a GSO batch of them at once
+(the same datagrams, ``data_pump.py``). Block data
 comes from new blocks in order, or from the retransmission queue filled by loss detection:
 a datagram is presumed lost when the receiver reports a sequence number ``REORDER`` higher,
 or when it is older than the retransmission timeout.
