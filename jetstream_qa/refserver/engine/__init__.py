@@ -69,8 +69,12 @@ class Engine:
         faults = frozenset(cfg.faults)
         sock = open_receive_socket(cfg.recv_host, cfg.recv_port)
         rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-        # rcvbuf as reported (twice the request) / per-datagram accounting (~payload + 1 KiB)
-        window = max(8, min(1024, rcvbuf // (self.max_datagram * 5 // 4)))
+        # rcvbuf as reported (twice the request) / per-datagram accounting (~payload + 1 KiB).
+        # At most 8192 (was 1024, which bound 1,400-byte datagrams to ~0.7 MB in flight per
+        # session: measured on a loaded 2-core machine, the sender then waited on ACKs
+        # whenever the receiver thread was descheduled; 8192 gave +20-40 % goodput, no
+        # retransmissions, 8192 x 1750 B = 14 MB below the 32 MB reported buffer).
+        window = max(8, min(8192, rcvbuf // (self.max_datagram * 5 // 4)))
         core = ReceiverEndpoint(
             static_key=self.keys.private_key, server_uid=self.state.server_uid or "unknown",
             server_id=self.state.server_id or "unknown", min_cipher=int(cfg.min_cipher),
