@@ -31,7 +31,7 @@ divides the receive window and the incoming allowance among the sessions, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from jetstream_qa.errors import JetStreamQAError, ProtocolError
@@ -46,7 +46,7 @@ from jetstream_qa.refserver.engine.receiver_model import (
     SinkFactory,
 )
 from jetstream_qa.refserver.engine.reject_limit import RejectLimiter
-from jetstream_qa.refserver.engine.rx_batch import DATA_HEAD, contiguous, run_columns
+from jetstream_qa.refserver.engine.rx_batch import DATA_HEAD, RunReceiver
 from jetstream_qa.refserver.engine.rx_handshake import Offer, RxIdentity, accept_open
 from jetstream_qa.refserver.engine.rx_shares import Shares
 from jetstream_qa.refserver.engine.rx_tables import RxTables
@@ -90,7 +90,7 @@ REJECT_MESSAGE_LIMIT = 500
 _RECEIVING = RxStatus.RECEIVING
 
 
-class ReceiverEndpoint:
+class ReceiverEndpoint(RunReceiver):
     """All receive-side protocol state of one server (see the module docstring)."""
 
     def __init__(self, *, static_key: Any, server_uid: str, server_id: str, min_cipher: int,
@@ -194,132 +194,6 @@ class ReceiverEndpoint:
         if sess.unacked >= self.shares.ack_every:
             return [(self._ack(sess, now), sess.addr)]
         return []
-
-    # --- a coalesced read (GRO): the plain case a run at a time ----------------------------
-    def receive_run(self, buf: bytearray | memoryview, length: int, segment: int, addr: Addr,
-                    now: float) -> Out:
-        """Handle the coalesced read ``buf[:length]`` (modified in place): wire datagrams of
-        ``segment`` bytes back to back, the last perhaps shorter (``udp_offload.py``).
-
-        The outcome -- counters, bytes written, held blocks, ACKs and their contents -- is
-        that of :meth:`receive` on each datagram in order. The plain case (DATA of one known
-        session from ``addr``, authentic, blocks that follow each other and none held yet,
-        not completing the transfer) is read as columns (``rx_batch.py``) and written and
-        recorded a group at a time, cut where an ACK falls due; every other datagram goes
-        through the per-datagram path (the short last datagram always does)."""
-        view = memoryview(buf)
-        full = length // segment if segment > 0 else 0
-        cols = run_columns(view, full, segment)
-        sess = None if cols is None else self.sessions.get(cols[0])
-        if cols is None or sess is None or sess.addr != addr or self._accept_forged:
-            return self._one_by_one(view, 0, length, segment, addr, now)
-        n = segment - DATA_HEAD - sess.rx.overhead
-        if n <= 0 or n % BLOCK_SIZE:
-            return self._one_by_one(view, 0, length, segment, addr, now)
-        self.datagrams += full
-        seqs: Sequence[int] = cols[1]
-        firsts: Sequence[int] = cols[2]
-        offs: Sequence[int] = range(0, full * segment, segment)
-        if sess.rx.cipher:
-            seqs, firsts, offs = self._open_run(sess, view, segment, seqs, firsts, offs)
-        out: Out = []
-        for a, b in contiguous(firsts, n // BLOCK_SIZE):
-            out += self._deliver_group(sess, view, offs[a:b], seqs[a:b], firsts[a], n,
-                                       segment, now)
-        return out + self._one_by_one(view, full * segment, length, segment, addr, now)
-
-    def _one_by_one(self, view: memoryview, start: int, length: int, segment: int,
-                    addr: Addr, now: float) -> Out:
-        """:meth:`receive` on each datagram of ``view[start:length]``."""
-        out: Out = []
-        step = segment if segment > 0 else length
-        for off in range(start, length, step):
-            k = min(step, length - off)
-            out += self.receive(view[off:off + k], k, addr, now)
-        return out
-
-    def _open_run(self, sess: RxSession, view: memoryview, segment: int,
-                  seqs: Sequence[int], firsts: Sequence[int], offs: Sequence[int],
-                  ) -> tuple[Sequence[int], Sequence[int], Sequence[int]]:
-        """Authenticate and decrypt each datagram in place (replay window included); the
-        columns of the authentic ones. A datagram that fails is counted ``rejected``."""
-        bad = sess.rx.open_run(view, offs, segment, DATA_HEAD, seqs)
-        self.rejected += len(bad)
-        if not bad:
-            return seqs, firsts, offs
-        dropped = set(bad)
-        keep = [i for i in range(len(offs)) if i not in dropped]
-        return ([seqs[i] for i in keep], [firsts[i] for i in keep], [offs[i] for i in keep])
-
-    def _deliver_group(self, sess: RxSession, view: memoryview, offs: Sequence[int],
-                       seqs: Sequence[int], first: int, n: int, length: int,
-                       now: float) -> Out:
-        """Deliver authentic datagrams whose runs follow each other from block ``first``,
-        in chunks that end where the ACK cadence (``shares.ack_every``) falls due."""
-        out: Out = []
-        t = sess.transfer
-        blocks = n // BLOCK_SIZE
-        pos, m = 0, len(offs)
-        while pos < m:
-            take = min(m - pos, max(1, self.shares.ack_every - sess.unacked))
-            start = first + pos * blocks
-            stop = start + take * blocks
-            held = t.held
-            nxt = held.next_held(start)
-            if t.sink is None or t.status is not _RECEIVING \
-                    or stop * BLOCK_SIZE > t.total_bytes or (nxt is not None and nxt < stop) \
-                    or held.total + (stop - start) >= t.total_blocks:
-                for k in range(pos, pos + take):  # not the plain case: as one by one
-                    off = offs[k]
-                    out += self._deliver(sess, view[off:off + length], length, n, seqs[k], now)
-            else:
-                out += self._write_group(sess, view, offs[pos:pos + take],
-                                         seqs[pos:pos + take], start, n, length, now)
-            pos += take
-        return out
-
-    def _write_group(self, sess: RxSession, view: memoryview, offs: Sequence[int],
-                     seqs: Sequence[int], first: int, n: int, length: int, now: float) -> Out:
-        """Write a chunk of the plain case and record it once (held range, counters, at
-        most one ACK, at its end). A failed write ends the transfer where the per-datagram
-        path would: the datagrams before it count, the rest go one by one."""
-        t = sess.transfer
-        sink = t.sink
-        assert sink is not None
-        blocks = n // BLOCK_SIZE
-        done = 0
-        try:
-            for off in offs:
-                body = off + DATA_HEAD
-                sink.write((first + done * blocks) * BLOCK_SIZE, view[body:body + n])
-                done += 1
-        except JetStreamQAError as exc:
-            self._record(sess, seqs[:done + 1], length, now)
-            t.held.add(first, first + done * blocks)
-            sess.unacked += done
-            out = self._abort_transfer(sess, f"write failed: {exc}", now)
-            for k in range(done + 1, len(offs)):
-                off = offs[k]
-                out += self._deliver(sess, view[off:off + length], length, n, seqs[k], now)
-            return out
-        self._record(sess, seqs, length, now)
-        t.held.add(first, first + done * blocks)
-        sess.unacked += done
-        if sess.unacked >= self.shares.ack_every:
-            return [(self._ack(sess, now), sess.addr)]
-        return []
-
-    @staticmethod
-    def _record(sess: RxSession, seqs: Sequence[int], length: int, now: float) -> None:
-        """Count ``len(seqs)`` received DATA datagrams of ``length`` bytes."""
-        k = len(seqs)
-        sess.received += k
-        top = max(seqs)
-        if top > sess.highest_seq:
-            sess.highest_seq, sess.highest_at = top, now
-        t = sess.transfer
-        t.last_recv = now
-        t.bytes_recv += length * k
 
     # --- shares (rx_shares.py) --------------------------------------------------------------
     @property

@@ -14,20 +14,31 @@ run is that plain case; anything else (a foreign or malformed datagram anywhere 
 the caller handles the read datagram by datagram, exactly as without batching.
 
 :func:`contiguous` then cuts the (authenticated) datagrams into groups whose block runs
-follow each other without a gap, each of which ``ReceiverEndpoint.receive_run`` writes and
-records as one run. Nothing here decides what a datagram means; it only finds where the
-per-datagram rules would give the same answer for a whole group at once.
+follow each other without a gap, and :class:`RunReceiver` (the half of
+``receiver_core.ReceiverEndpoint`` that takes coalesced reads) writes and records each group
+at once: one check that none of its blocks is held and that it neither leaves the byte space
+nor completes the transfer, one ``RangeSet.add``, the counters once, and at most one ACK at
+its end (groups are cut where ``shares.ack_every`` falls due, so every ACK carries what it
+would carry one by one). Authentication stays per datagram (``Protector.open_run``, the
+replay window marked once for consecutive new sequence numbers). Nothing here decides what a
+datagram means: whatever is not the plain case goes to the endpoint's per-datagram methods.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from jetstream_qa.wire.data import DATA_PREFIX, HEADER, MAGIC, VERSION, DType
+from jetstream_qa.errors import JetStreamQAError
+from jetstream_qa.refserver.engine.receiver_model import Addr, RxSession, RxStatus
+from jetstream_qa.refserver.engine.rx_shares import Shares
+from jetstream_qa.wire.data import BLOCK_SIZE, DATA_PREFIX, HEADER, MAGIC, VERSION, DType
 
-__all__ = ["DATA_HEAD", "RunColumns", "contiguous", "run_columns"]
+__all__ = ["DATA_HEAD", "RunColumns", "RunReceiver", "contiguous", "run_columns"]
+
+Out = list[tuple[bytes, Addr]]
+_RECEIVING = RxStatus.RECEIVING
 
 DATA_HEAD: Final = HEADER.size + DATA_PREFIX.size
 """Header and first-block prefix of a DATA datagram (28 bytes; the prefix is associated
@@ -79,3 +90,150 @@ def contiguous(firsts: Sequence[int], blocks: int) -> list[tuple[int, int]]:
             start = i
     out.append((start, n))
     return out
+
+
+class RunReceiver:
+    """The run half of ``receiver_core.ReceiverEndpoint`` (which inherits it): a coalesced
+    read handled as a run, falling back on the endpoint's per-datagram methods."""
+
+    sessions: dict[int, RxSession]
+    shares: Shares
+    datagrams: int
+    rejected: int
+    _accept_forged: bool
+
+    if TYPE_CHECKING:  # provided by ReceiverEndpoint
+        def receive(self, buf: bytearray | memoryview, length: int, addr: Addr,
+                    now: float) -> Out: ...
+
+        def _deliver(self, sess: RxSession, buf: bytearray | memoryview, length: int,
+                     n: int, seq: int, now: float) -> Out: ...
+
+        def _ack(self, sess: RxSession, now: float) -> bytes: ...
+
+        def _abort_transfer(self, sess: RxSession, message: str, now: float) -> Out: ...
+
+    def receive_run(self, buf: bytearray | memoryview, length: int, segment: int, addr: Addr,
+                    now: float) -> Out:
+        """Handle the coalesced read ``buf[:length]`` (modified in place): wire datagrams of
+        ``segment`` bytes back to back, the last perhaps shorter (``udp_offload.py``).
+
+        The outcome -- counters, bytes written, held blocks, ACKs and their contents -- is
+        that of :meth:`receive` on each datagram in order. The plain case (DATA of one known
+        session from ``addr``, authentic, blocks that follow each other and none held yet,
+        not completing the transfer) is read as columns (``rx_batch.py``) and written and
+        recorded a group at a time, cut where an ACK falls due; every other datagram goes
+        through the per-datagram path (the short last datagram always does)."""
+        view = memoryview(buf)
+        full = length // segment if segment > 0 else 0
+        cols = run_columns(view, full, segment)
+        sess = None if cols is None else self.sessions.get(cols[0])
+        if cols is None or sess is None or sess.addr != addr or self._accept_forged:
+            return self._one_by_one(view, 0, length, segment, addr, now)
+        n = segment - DATA_HEAD - sess.rx.overhead
+        if n <= 0 or n % BLOCK_SIZE:
+            return self._one_by_one(view, 0, length, segment, addr, now)
+        self.datagrams += full
+        seqs: Sequence[int] = cols[1]
+        firsts: Sequence[int] = cols[2]
+        offs: Sequence[int] = range(0, full * segment, segment)
+        if sess.rx.cipher:
+            seqs, firsts, offs = self._open_run(sess, view, segment, seqs, firsts, offs)
+        out: Out = []
+        for a, b in contiguous(firsts, n // BLOCK_SIZE):
+            out += self._deliver_group(sess, view, offs[a:b], seqs[a:b], firsts[a], n,
+                                       segment, now)
+        return out + self._one_by_one(view, full * segment, length, segment, addr, now)
+
+    def _one_by_one(self, view: memoryview, start: int, length: int, segment: int,
+                    addr: Addr, now: float) -> Out:
+        """:meth:`receive` on each datagram of ``view[start:length]``."""
+        out: Out = []
+        step = segment if segment > 0 else length
+        for off in range(start, length, step):
+            k = min(step, length - off)
+            out += self.receive(view[off:off + k], k, addr, now)
+        return out
+
+    def _open_run(self, sess: RxSession, view: memoryview, segment: int,
+                  seqs: Sequence[int], firsts: Sequence[int], offs: Sequence[int],
+                  ) -> tuple[Sequence[int], Sequence[int], Sequence[int]]:
+        """Authenticate and decrypt each datagram in place (replay window included); the
+        columns of the authentic ones. A datagram that fails is counted ``rejected``."""
+        bad = sess.rx.open_run(view, offs, segment, DATA_HEAD, seqs)
+        self.rejected += len(bad)
+        if not bad:
+            return seqs, firsts, offs
+        dropped = set(bad)
+        keep = [i for i in range(len(offs)) if i not in dropped]
+        return ([seqs[i] for i in keep], [firsts[i] for i in keep], [offs[i] for i in keep])
+
+    def _deliver_group(self, sess: RxSession, view: memoryview, offs: Sequence[int],
+                       seqs: Sequence[int], first: int, n: int, length: int,
+                       now: float) -> Out:
+        """Deliver authentic datagrams whose runs follow each other from block ``first``,
+        in chunks that end where the ACK cadence (``shares.ack_every``) falls due."""
+        out: Out = []
+        t = sess.transfer
+        blocks = n // BLOCK_SIZE
+        pos, m = 0, len(offs)
+        while pos < m:
+            take = min(m - pos, max(1, self.shares.ack_every - sess.unacked))
+            start = first + pos * blocks
+            stop = start + take * blocks
+            held = t.held
+            nxt = held.next_held(start)
+            if t.sink is None or t.status is not _RECEIVING \
+                    or stop * BLOCK_SIZE > t.total_bytes or (nxt is not None and nxt < stop) \
+                    or held.total + (stop - start) >= t.total_blocks:
+                for k in range(pos, pos + take):  # not the plain case: as one by one
+                    off = offs[k]
+                    out += self._deliver(sess, view[off:off + length], length, n, seqs[k], now)
+            else:
+                out += self._write_group(sess, view, offs[pos:pos + take],
+                                         seqs[pos:pos + take], start, n, length, now)
+            pos += take
+        return out
+
+    def _write_group(self, sess: RxSession, view: memoryview, offs: Sequence[int],
+                     seqs: Sequence[int], first: int, n: int, length: int, now: float) -> Out:
+        """Write a chunk of the plain case and record it once (held range, counters, at
+        most one ACK, at its end). A failed write ends the transfer where the per-datagram
+        path would: the datagrams before it count, the rest go one by one."""
+        t = sess.transfer
+        sink = t.sink
+        assert sink is not None
+        blocks = n // BLOCK_SIZE
+        done = 0
+        try:
+            for off in offs:
+                body = off + DATA_HEAD
+                sink.write((first + done * blocks) * BLOCK_SIZE, view[body:body + n])
+                done += 1
+        except JetStreamQAError as exc:
+            self._record(sess, seqs[:done + 1], length, now)
+            t.held.add(first, first + done * blocks)
+            sess.unacked += done
+            out = self._abort_transfer(sess, f"write failed: {exc}", now)
+            for k in range(done + 1, len(offs)):
+                off = offs[k]
+                out += self._deliver(sess, view[off:off + length], length, n, seqs[k], now)
+            return out
+        self._record(sess, seqs, length, now)
+        t.held.add(first, first + done * blocks)
+        sess.unacked += done
+        if sess.unacked >= self.shares.ack_every:
+            return [(self._ack(sess, now), sess.addr)]
+        return []
+
+    @staticmethod
+    def _record(sess: RxSession, seqs: Sequence[int], length: int, now: float) -> None:
+        """Count ``len(seqs)`` received DATA datagrams of ``length`` bytes."""
+        k = len(seqs)
+        sess.received += k
+        top = max(seqs)
+        if top > sess.highest_seq:
+            sess.highest_seq, sess.highest_at = top, now
+        t = sess.transfer
+        t.last_recv = now
+        t.bytes_recv += length * k
