@@ -25,6 +25,7 @@ returns nothing (``tests/unit/test_sender_batch.py`` compares them).
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Final
@@ -223,29 +224,29 @@ class DataPump:
         next call)."""
         maxb, head = self.out.max_blocks, _DATA_HEAD.size
         start, end = first * BLOCK_SIZE, min(stop * BLOCK_SIZE, self.total_bytes)
+        step = maxb * BLOCK_SIZE
+        pack = _DATA_HEAD.pack_into
+        for j, block in enumerate(range(first, stop, maxb)):
+            pack(slots, (j0 + j) * stride, MAGIC, VERSION, _DATA, session, seq + j, block)
         lend = self._zero_copy
         whole = lend(start, end - start) if lend is not None else None
-        pack, plain = _DATA_HEAD.pack_into, tx.cipher == 0
+        if whole is not None:  # lent: no copy at NONE, encrypted straight from the view
+            bodies = [whole[o:o + step] for o in range(0, end - start, step)]
+            if tx.cipher == 0:
+                parts.extend(zip(itertools.repeat(head), bodies))
+                return end - start + head * len(bodies)
+            offs = range(j0 * stride, (j0 + len(bodies)) * stride, stride)
+            lengths = tx.seal_run(slots, offs, head, bodies, seq)
+            parts.extend(zip(lengths, itertools.repeat(None)))
+            return sum(lengths)
         wire = 0
         try:
-            for j, block in enumerate(range(first, stop, maxb)):
+            for j, offset in enumerate(range(start, end, step)):
                 base = (j0 + j) * stride
-                offset = block * BLOCK_SIZE
-                nbytes = min(maxb * BLOCK_SIZE, end - offset)
-                pack(slots, base, MAGIC, VERSION, _DATA, session, seq + j, block)
-                slot = slots[base:base + stride]
-                view = whole[offset - start:offset - start + nbytes] \
-                    if whole is not None else None
-                if view is None:
-                    self._source.read_into(offset, slot[head:head + nbytes])
-                    length = tx.seal(slot, head, nbytes, seq + j)
-                    parts.append((length, None))
-                elif plain:
-                    parts.append((head, view))
-                    length = head + nbytes
-                else:
-                    length = tx.seal_from(slot, head, view, seq + j)
-                    parts.append((length, None))
+                nbytes = min(step, end - offset)
+                self._source.read_into(offset, slots[base + head:base + head + nbytes])
+                length = tx.seal(slots[base:base + stride], head, nbytes, seq + j)
+                parts.append((length, None))
                 wire += length
         except JetStreamQAError as exc:  # the source's SourceError
             self._source_error = exc

@@ -91,9 +91,12 @@ class Outstanding:
         the blocks were sent before."""
         maxb = self.max_blocks
         starts = range(first, stop, maxb)
-        self.inflight.extend(zip(range(seq, seq + len(starts)), starts,
-                                 [min(maxb, stop - b) for b in starts],
-                                 itertools.repeat(now), strict=False))
+        d = len(starts)
+        if not d:
+            return 0
+        counts = [maxb] * (d - 1)
+        counts.append(stop - starts[-1])
+        self.inflight.extend(zip(range(seq, seq + d), starts, counts, itertools.repeat(now)))
         repeated = max(0, min(stop, self.sent_high) - first)
         if stop > self.sent_high:
             self.sent_high = stop
