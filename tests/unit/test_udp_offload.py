@@ -189,3 +189,46 @@ def test_relay_impairs_a_gso_batch_per_wire_datagram(
     assert stats["dropped"] + stats["forwarded"] == len(sent)
     assert (stats["dropped"] > 0) is (loss > 0)
     assert len(got) == stats["forwarded"] and set(got) <= set(sent)
+
+
+class _RecordingSocket:
+    """Records every system call: (parts joined, GSO segment size or None)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, int | None]] = []
+
+    def sendmsg(self, parts: Any, ancillary: Any = ()) -> int:
+        data = b"".join(bytes(p) for p in parts)
+        size = struct.unpack("=H", ancillary[0][2])[0] if ancillary else None
+        self.calls.append((data, size))
+        return len(data)
+
+    def send(self, data: Any) -> int:
+        self.calls.append((bytes(data), None))
+        return len(data)
+
+
+@pytest.mark.parametrize("gso", [True, False])
+@pytest.mark.parametrize("sizes", [[1324] * 46, [1324] * 20 + [300], [1324] * 3,
+                                   [1324] * 10 + [796] + [1324] * 5, [1324] * 47,
+                                   [300] + [1324] * 4, [1324]])
+def test_add_run_sends_what_add_sends(gso: bool, sizes: list[int]) -> None:
+    # a run built in slots (the sender's fill_run): queued in one step when it is one GSO
+    # batch already, else datagram by datagram -- the same system calls either way
+    stride = 1500
+    slots = memoryview(bytearray(stride * len(sizes)))
+    parts: list[tuple[int, memoryview | None]] = []
+    for j, d in enumerate(_datagrams(sizes)):
+        extra = memoryview(d[28:]) if j % 2 else None  # lent payloads on odd datagrams
+        head = d[:28] if extra is not None else d
+        slots[j * stride:j * stride + len(head)] = head
+        parts.append((len(head), extra))
+    one, run = _RecordingSocket(), _RecordingSocket()
+    a = BatchSender(one, gso=gso, max_datagram=1400)  # type: ignore[arg-type]
+    b = BatchSender(run, gso=gso, max_datagram=1400)  # type: ignore[arg-type]
+    for j, (n, extra) in enumerate(parts):
+        a.add(slots[j * stride:j * stride + n], extra)
+    a.flush()
+    b.add_run(slots, stride, parts)
+    b.flush()
+    assert run.calls == one.calls

@@ -314,8 +314,7 @@ class _Run:
                 break
             if not parts:
                 break
-            for j, (n, extra) in enumerate(parts):
-                batch.add(slots[j * stride:j * stride + n], extra)
+            batch.add_run(slots, stride, parts)
             batch.flush()  # the slots are reused by the next run
             sent += len(parts)
             self._drain(now)

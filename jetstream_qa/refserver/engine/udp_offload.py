@@ -8,7 +8,8 @@ receiver. High-speed QUIC stacks batch the calls instead, and so do we:
 
 - **Send** (``UDP_SEGMENT``, Linux >= 4.18): :class:`BatchSender` writes n complete datagrams
   back to back and hands them to one ``sendmsg`` with a ``UDP_SEGMENT`` control message
-  naming the segment size; the kernel cuts them into n datagrams. Every datagram in a batch
+  naming the segment size; the kernel cuts them into n datagrams. A sender that builds a
+  whole batch at once (``DataPump.fill_run``) hands it over with :meth:`BatchSender.add_run`. Every datagram in a batch
   has the segment size except the last, which may be shorter (the kernel's rule), and every
   datagram was built, sequenced and sealed on its own, so losing one costs one datagram.
 - **Receive** (``UDP_GRO``, Linux >= 5.0): with the option on, one read may return several
@@ -27,7 +28,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 __all__ = [
@@ -147,6 +148,31 @@ class BatchSender:
         self._count += 1
         self._bytes += n
         if alone or n < self._segment or self._count >= self.max_segments:
+            self.flush()
+
+    def add_run(self, slots: memoryview, stride: int,
+                parts: Sequence[tuple[int, memoryview | None]]) -> None:
+        """:meth:`add` for each datagram of a run built in ``slots``: datagram ``j`` is
+        ``slots[j*stride:j*stride+n]`` followed by ``extra`` for ``parts[j] == (n, extra)``.
+        When the batch is empty and the run is one GSO batch already (every datagram the
+        first one's size but the last, which is no longer; at most :attr:`max_segments`)
+        it is queued in one step -- the same batch :meth:`add` would queue, without its
+        per-datagram checks; otherwise datagram by datagram."""
+        k = len(parts)
+        sizes = [n if e is None else n + len(e) for n, e in parts]
+        seg = sizes[0] if k else 0
+        if not self.gso or self._count or k < 2 or k > self.max_segments \
+                or sizes[:-1].count(seg) != k - 1 or sizes[-1] > seg:
+            for j, (n, extra) in enumerate(parts):
+                self.add(slots[j * stride:j * stride + n], extra)
+            return
+        iov: list[memoryview | bytes] = []
+        for j, (n, extra) in enumerate(parts):
+            iov.append(slots[j * stride:j * stride + n])
+            if extra is not None:
+                iov.append(extra)
+        self._parts, self._count, self._segment, self._bytes = iov, k, seg, sum(sizes)
+        if sizes[-1] < seg or k >= self.max_segments:
             self.flush()
 
     def flush(self) -> None:
