@@ -8,14 +8,16 @@ receiver. High-speed QUIC stacks batch the calls instead, and so do we:
 
 - **Send** (``UDP_SEGMENT``, Linux >= 4.18): :class:`BatchSender` writes n complete datagrams
   back to back and hands them to one ``sendmsg`` with a ``UDP_SEGMENT`` control message
-  naming the segment size; the kernel cuts them into n datagrams. A sender that builds a
-  whole batch at once (``DataPump.fill_run``) hands it over with :meth:`BatchSender.add_run`. Every datagram in a batch
+  naming the segment size; the kernel cuts them into n datagrams. Every datagram in a batch
   has the segment size except the last, which may be shorter (the kernel's rule), and every
-  datagram was built, sequenced and sealed on its own, so losing one costs one datagram.
+  datagram was built, sequenced and sealed on its own, so losing one costs one datagram. A
+  sender that builds a whole batch at once (``DataPump.fill_run``) hands it over with
+  :meth:`BatchSender.add_run`.
 - **Receive** (``UDP_GRO``, Linux >= 5.0): with the option on, one read may return several
   datagrams of one flow back to back, with the segment size in a ``UDP_GRO`` control message;
   :func:`split` cuts the buffer at that size and each piece is handled (authenticated,
-  counted, dropped if bad) as the datagram it was on the wire. Without the control message
+  counted, dropped if bad) as the datagram it was on the wire (the receiver's core takes the
+  whole read, ``ReceiverEndpoint.receive_run``, with the same outcome). Without the control message
   the read is one datagram.
 
 Both are probed once per socket (``setsockopt``); where the kernel lacks them, or a send with
