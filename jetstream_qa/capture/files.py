@@ -136,9 +136,12 @@ class FileCapture:
         """The packets the file holds now, since the block opened."""
         return self._select(self._opened, time.time())
 
-    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
+    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> bool:
         """Wait (bounded) until the file stopped growing for ``quiet_s`` (its writer
-        flushed the tail of the traffic)."""
+        flushed the tail of the traffic).
+
+        Returns:
+            False when the file was still growing at ``timeout``."""
         state = {"size": -1, "since": time.monotonic()}
 
         def quiet() -> bool:
@@ -147,7 +150,12 @@ class FileCapture:
                 state.update(size=size, since=time.monotonic())
             return time.monotonic() - state["since"] >= quiet_s
 
-        wait_until(quiet, timeout)
+        return wait_until(quiet, timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """As for the live captures: here, until the file stopped growing for 0.3 s (its
+        writer's backlog is flushed); False when it still grew at ``timeout``."""
+        return self.settle(timeout=timeout)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
