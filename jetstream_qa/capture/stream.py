@@ -13,7 +13,14 @@ capture stops itself. A capture that hit a bound says so in :attr:`truncated`.
 - ``cmd``: the command runs in its own process group; a reader thread feeds its stdout to
   scapy's streaming ``PcapReader`` (pcap or pcapng). The capture is *ready* when the first
   pcap bytes arrive or the command prints tcpdump's ``listening on`` line on stderr; on exit
-  the group gets SIGTERM (then SIGKILL), which ends the stream.
+  the group gets SIGTERM (then SIGKILL), which ends the stream. When the command is tcpdump
+  itself, its statistics (:mod:`jetstream_qa.capture.tcpdump`) play the part ``SIOCINQ`` and
+  ``PACKET_STATISTICS`` play for ``iface``: :meth:`CommandCapture.drain` waits until its ring
+  is empty and all it wrote was read, and what it dropped or still held marks the capture
+  truncated. Measured (2 cores, busy): a 20,000-datagram burst stopped after the old 0.3 s
+  quiet wait lost 84-91 % with nothing said; drained, only the ring's overflow is lost and
+  reported. On ``lo`` libpcap 1.10.3 leaves the last packet in the ring until another
+  arrives (measured): a tcpdump capture of ``lo`` then says one packet was left.
 - ``file``: nothing runs; see :mod:`jetstream_qa.capture.files`.
 
 Every wait here has a deadline; nothing sleeps except a poll with one.
