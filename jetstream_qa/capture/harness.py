@@ -145,17 +145,18 @@ def _api_window(transfer: Mapping[str, Any]) -> tuple[float, float] | None:
 
 
 def finish(cap: Any, transfer: Mapping[str, Any] | None = None) -> None:
-    """Before the capture closes: read what its source still holds (``drain``, bounded by
+    """Before the capture closes: for a file source, judge the transfer's
+    ``requestTime``..``endTime`` window (API, microseconds) when the Transfer structure
+    carries both; then read what the source still holds (``drain``, bounded by
     :data:`DRAIN_S`; a backlog left unread marks the capture truncated, since it would be
-    lost at stop); for a file source, judge the transfer's ``requestTime``..``endTime``
-    window (API, microseconds) when the Transfer structure carries both."""
-    if not cap.drain(DRAIN_S) and not cap.truncated:
-        cap.sink.truncated = (f"the capture had not read what its source held {DRAIN_S:g} s "
-                              "after the transfer ended (or packets were still arriving)")
+    lost at stop)."""
     if isinstance(cap, FileCapture) and transfer is not None:
         window = _api_window(transfer)
         if window is not None:
             cap.use_window(*window)
+    if not cap.drain(DRAIN_S) and not cap.truncated:
+        cap.sink.truncated = (f"the capture had not read what its source held {DRAIN_S:g} s "
+                              "after the transfer ended (or packets were still arriving)")
 
 
 @dataclass(frozen=True, slots=True)
