@@ -220,10 +220,11 @@ def _apply(report: pytest.TestReport, item: pytest.Item, result: CaseResult,
     if outcome == "xfail":
         report.outcome = "skipped"
         report.wasxfail = result.expectation_reason or "expected by expectation file"
-    elif outcome in ("failed", "passed"):
-        report.outcome = outcome
-        if outcome == "passed":
-            report.longrepr = None
+    elif outcome == "failed":
+        report.outcome = "failed"
+    elif outcome == "passed":
+        report.outcome = "passed"
+        report.longrepr = None
     elif outcome == "skipped":
         report.outcome = "skipped"
         report.longrepr = (str(item.path), 0, f"{verdict.value}: {result.actual}")

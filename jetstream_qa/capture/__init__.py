@@ -3,9 +3,11 @@ judgements and re-injection (scapy, imported lazily).
 
 Modules: :mod:`.source` (``--js-capture`` values and the capture filter, with the BPF
 gotchas), :mod:`.packets` (captured packets as frozen values), :mod:`.sink` (errors, bounds),
-:mod:`.stream` (live captures: interface, command), :mod:`.files` (a pcap file written
-meanwhile), :mod:`.analysis` (markers, fragments, flows, pacing), :mod:`.inject`
-(writing datagrams onto the wire). Two more are imported by name only, to keep this package
+:mod:`.stream` (live captures and ``open_capture``; the interface capture), :mod:`.command`
+(a command's pcap stream) with :mod:`.tcpdump` (tcpdump's own counts), :mod:`.live` (what
+the two live captures share), :mod:`.files` (a pcap file written meanwhile),
+:mod:`.analysis` (markers, fragments, flows, pacing), :mod:`.inject` (writing datagrams onto
+the wire). Two more are imported by name only, to keep this package
 cheap and free of the judge: :mod:`.harness` (the suites' glue, verdict exceptions) and
 :mod:`.ratechart` (the pacing plot).
 

@@ -136,9 +136,15 @@ class FileCapture:
         """The packets the file holds now, since the block opened."""
         return self._select(self._opened, time.time())
 
-    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> None:
+    def settle(self, *, quiet_s: float = 0.3, timeout: float = 3.0) -> bool:
         """Wait (bounded) until the file stopped growing for ``quiet_s`` (its writer
-        flushed the tail of the traffic)."""
+        flushed the tail of the traffic).
+
+        Returns:
+            False when the file was still growing at ``timeout``."""
+        return wait_until(self._quiet_for(quiet_s), timeout)
+
+    def _quiet_for(self, quiet_s: float) -> Callable[[], bool]:
         state = {"size": -1, "since": time.monotonic()}
 
         def quiet() -> bool:
@@ -147,7 +153,28 @@ class FileCapture:
                 state.update(size=size, since=time.monotonic())
             return time.monotonic() - state["since"] >= quiet_s
 
-        wait_until(quiet, timeout)
+        return quiet
+
+    def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until the writer has flushed the judged window: the file holds a
+        kept packet stamped after the window's end (a pcap is written in time order; the
+        window is :meth:`use_window`'s, else up to now, plus :data:`WINDOW_MARGIN_S`), or
+        it stopped growing for 0.3 s. Other traffic between the hosts (a server's
+        keep-alives) keeps a file growing, so growth alone cannot tell. Reads what it
+        waits on.
+
+        Returns:
+            False when neither happened within ``timeout``."""
+        end = (self._window[1] if self._window else time.time()) + WINDOW_MARGIN_S
+        quiet = self._quiet_for(0.3)
+
+        def past_window() -> bool:
+            if self._tail is None and not self._headerless:
+                return False  # pcapng or gzip: read whole, only at exit
+            kept = self._select(self._opened, time.time() + 2 * WINDOW_MARGIN_S)
+            return any(p.time > end for p in kept)
+
+        return wait_until(lambda: quiet() or past_window(), timeout)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

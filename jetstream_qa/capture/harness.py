@@ -37,6 +37,10 @@ __all__ = ["ENABLE", "CapturePlan", "Captured", "captured_transfer", "capturing"
 ENABLE: Final = ("--js-capture iface:NAME | cmd:'COMMAND' | file:PATH (a capture source on "
                  "the path between the servers)")
 LOOPBACK: Final = CaptureSource("iface", "lo")
+DRAIN_S: Final = 15.0
+"""How long a case's capture may take, after its transfer, to read what its source holds:
+a full 16 MiB tcpdump ring (~8,000 packets of the recipe's 2 KiB slots) takes ~3 s to read
+beside a busy test run on 2 cores (measured: see ``tests/integration/test_capture_netns``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +145,18 @@ def _api_window(transfer: Mapping[str, Any]) -> tuple[float, float] | None:
 
 
 def finish(cap: Any, transfer: Mapping[str, Any] | None = None) -> None:
-    """Before the capture closes: let the tail of the traffic through (bounded); for a file
-    source, judge the transfer's ``requestTime``..``endTime`` window (API, microseconds)
-    when the Transfer structure carries both."""
-    cap.settle()
+    """Before the capture closes: for a file source, judge the transfer's
+    ``requestTime``..``endTime`` window (API, microseconds) when the Transfer structure
+    carries both; then read what the source still holds (``drain``, bounded by
+    :data:`DRAIN_S`; a backlog left unread marks the capture truncated, since it would be
+    lost at stop)."""
     if isinstance(cap, FileCapture) and transfer is not None:
         window = _api_window(transfer)
         if window is not None:
             cap.use_window(*window)
+    if not cap.drain(DRAIN_S) and not cap.truncated:
+        cap.sink.truncated = (f"the capture had not read what its source held {DRAIN_S:g} s "
+                              "after the transfer ended (or packets were still arriving)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +186,18 @@ class Captured:
                                f"port {self.plan.filter.receiver_ip}:"
                                f"{self.plan.filter.receiver_port}: it is not on the path")
         return data
+
+    def require_complete(self, claim: str) -> None:
+        """Before a verdict that rests on what the capture did *not* see (``claim``, e.g. "no
+        datagram carries plaintext"): INCONCLUSIVE when the capture is truncated, since the
+        packets it missed may be the evidence. Evidence that was seen needs no such check.
+
+        Raises:
+            Inconclusive: the capture stopped early or missed packets (``truncated``).
+        """
+        if self.truncated:
+            raise Inconclusive(f"cannot tell that {claim}: the capture of {self.plan.source} "
+                               f"is incomplete ({self.truncated})")
 
 
 def captured_transfer(ops: Any, target: Any, scratch: Any, plan: CapturePlan, *,

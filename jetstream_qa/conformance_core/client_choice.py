@@ -155,7 +155,7 @@ def choose_client(requested: str) -> ClientChoice:
     return ClientChoice(ClientKind.BUNDLED, client.JetStream, constants, "jetstream_qa.client")
 
 
-_OBJECT: dict[str, tuple[str, type | tuple[type, ...]] | None] = {
+_OBJECT: dict[str, tuple[str, type] | None] = {
     # vendor structures (api.md section 4) and the Request structure {'requestId': int}
     "getServerInfo": None, "getRequestStatus": None, "getAPIToken": None,
     "createAPIToken": None,
@@ -190,8 +190,7 @@ def check_answer(command: str, result: Any) -> None:
     if method not in _OBJECT:
         return
     key = _OBJECT[method]
-    wanted = f"an object with {key[0]} ({key[1].__name__})" if key \
-        else "an object"  # type: ignore[union-attr]
+    wanted = f"an object with {key[0]} ({key[1].__name__})" if key else "an object"
     if not isinstance(result, dict):
         raise ProtocolError(f"malformed answer: {command} answered {_kind(result)}, "
                             f"expected {wanted}")

@@ -129,9 +129,8 @@ _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 def _client_dirs() -> tuple[Path, ...]:
     import sys
-    vendor = sys.modules.get("jetstream")
-    extra = (Path(vendor.__file__).resolve().parent,) \
-        if vendor is not None and getattr(vendor, "__file__", None) else ()
+    vendor_file = getattr(sys.modules.get("jetstream"), "__file__", None)
+    extra = (Path(vendor_file).resolve().parent,) if vendor_file else ()
     return _CLIENT_DIRS + extra
 
 

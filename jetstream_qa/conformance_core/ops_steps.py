@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jetstream_qa import expect
+from jetstream_qa.binding import Operations
 
 __all__ = [
     "complete_manifest",
@@ -23,21 +24,21 @@ __all__ = [
 ]
 
 
-def complete_manifest(ops: Any, mappings: Mapping[str, str], *, timeout: float,
+def complete_manifest(ops: Operations, mappings: Mapping[str, str], *, timeout: float,
                       symlink: str | None = None) -> dict[str, Any]:
     """``createManifest(mappings=...)`` and wait until it is complete (CaseFailure if not)."""
     created = ops.create_manifest(dict(mappings), symlink=symlink)
     return expect.manifest_complete(ops.api, created["manifestId"], timeout=timeout)
 
 
-def destination_to_receiver(ops: Any, target: Any, **options: Any) -> dict[str, Any]:
+def destination_to_receiver(ops: Operations, target: Any, **options: Any) -> dict[str, Any]:
     """``createDestination`` aimed at the receiver's UDP data address."""
     data = target.data_address
     return ops.create_destination(data.host, data.port, **options)
 
 
-def start_transfer(ops: Any, target: Any, mappings: Mapping[str, str], *, destination_path: str,
-                   timeout: float, **options: Any) -> dict[str, Any]:
+def start_transfer(ops: Operations, target: Any, mappings: Mapping[str, str], *,
+                   destination_path: str, timeout: float, **options: Any) -> dict[str, Any]:
     """Manifest + destination + ``createTransfer`` (``options`` in our names: flags,
     overwrite, min_cipher, priority...); returns the new Transfer structure."""
     manifest = complete_manifest(ops, mappings, timeout=timeout)

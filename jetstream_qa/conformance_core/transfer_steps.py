@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jetstream_qa import expect
+from jetstream_qa.binding import Operations
 from jetstream_qa.conformance_core.ops_steps import (
     complete_manifest,
     destination_to_receiver,
@@ -40,7 +41,7 @@ def write_file(directory: Path, name: str, size: int, *, mode: int = 0o644) -> P
     return path
 
 
-def send(ops: Any, target: Any, scratch: Any, settings: Any, mappings: Mapping[str, str],
+def send(ops: Operations, target: Any, scratch: Any, settings: Any, mappings: Mapping[str, str],
          **options: Any) -> dict[str, Any]:
     """Manifest + destination + transfer; returns the transfer once it is finished."""
     transfer = start_transfer(ops, target, mappings, destination_path=scratch.dest_path,
@@ -48,7 +49,8 @@ def send(ops: Any, target: Any, scratch: Any, settings: Any, mappings: Mapping[s
     return finish(ops, transfer["transferId"], settings)
 
 
-def finish(ops: Any, transfer_id: Any, settings: Any, *, slack: float = 30.0) -> dict[str, Any]:
+def finish(ops: Operations, transfer_id: Any, settings: Any, *,
+           slack: float = 30.0) -> dict[str, Any]:
     """Wait for a final status (complete, error, and cancelled when bound); the Transfer."""
     final = ops.wait_transfer(transfer_id, timeout=settings.timeout + slack)
     expect.that("the transfer finishes", ops.status(final) in ops.final_statuses,

@@ -24,6 +24,7 @@ import os
 import random
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,9 @@ from pathlib import Path
 import pytest
 from suite_runs import server_options
 
-from jetstream_qa.capture.source import CaptureFilter
+from jetstream_qa.capture.sink import Sink
+from jetstream_qa.capture.source import CaptureFilter, CaptureSource
+from jetstream_qa.capture.stream import open_capture
 from jetstream_qa.refserver.embedded import EmbeddedServer, generate_users
 
 pytestmark = [pytest.mark.packet, pytest.mark.xdist_group("capture-netns")]
@@ -271,7 +274,8 @@ def test_plaintext_fault_fails_the_marker_cases(mode, veth, faulty, tmp_path):
     with contextlib.ExitStack() as stack:
         source = _capture_source(mode, veth, faulty, stack, tmp_path)
         cases = _suite(faulty, tmp_path, source, "packets/plaintext/never-on-wire-at-*")
-    assert _verdicts(cases) == dict.fromkeys(HIDDEN, "FAIL"), cases
+    assert _verdicts(cases) == dict.fromkeys(HIDDEN, "FAIL"), \
+        {k: (v["verdict"], v["actual"]) for k, v in cases.items()}
     for case in cases.values():
         assert case["expected"] == "0" and int(case["actual"]) > 0, case
 
@@ -281,3 +285,74 @@ def test_without_a_source_every_case_names_the_option(clean, tmp_path):
     assert _verdicts(cases) == dict.fromkeys(AGNOSTIC, "NOT_APPLICABLE")
     for case in cases.values():
         assert "--js-capture" in case["actual"], case
+
+
+# --- the cmd: capture's own accounting, with tcpdump in the namespace ------------------------
+class _SlowSink(Sink):
+    """A reader as slow as a starved one (5 ms a packet; measured ~1 ms beside a busy test
+    run): tcpdump blocks on the full pipe and its kernel ring holds the backlog meanwhile."""
+
+    def offer(self, pkt: object) -> bool:
+        time.sleep(0.005)
+        return super().offer(pkt)
+
+
+BURST = [b"%04d" % i + b"x" * 996 for i in range(300)]
+"""300 KB: ~5 pipes full, so most of it waits in tcpdump's ring behind the slow reader."""
+BURST_PORT = 9
+"""Nothing listens there: only the capture's view of the datagrams matters."""
+
+
+def _tcpdump_capture(veth: Veth, ring_kib: int = 16384):
+    """A ``cmd:`` capture of tcpdump on the namespace's end, slow reader, and the filter."""
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed")
+    flt = CaptureFilter(veth.ip_b, BURST_PORT, (veth.ip_a,))
+    argv = ["ip", "netns", "exec", veth.ns, "tcpdump", "-i", veth.b, "--immediate-mode",
+            "-B", str(ring_kib), "-s", "2048", "-U", "-w", "-", flt.bpf()]
+    return open_capture(CaptureSource("cmd", shlex.join(argv)), flt, sink=_SlowSink)
+
+
+def _send_burst(veth: Veth) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((veth.ip_a, 0))
+        for payload in BURST:
+            sock.sendto(payload, (veth.ip_b, BURST_PORT))
+
+
+def _burst_seen(cap) -> list[bytes]:
+    return [p.payload for p in cap.packets if p.dport == BURST_PORT]
+
+
+def test_tcpdump_capture_drains_its_ring_before_stopping(veth):
+    """drain() waits on tcpdump's own counts (SIGUSR1) until its ring is empty and every
+    packet it wrote was read: the capture is then complete, however slow the reader."""
+    with _tcpdump_capture(veth) as cap:
+        _send_burst(veth)
+        assert cap.drain(60)
+    assert _burst_seen(cap) == BURST
+    assert cap.truncated == "" and cap.kernel_drops() == 0
+
+
+def test_tcpdump_capture_stopped_with_a_backlog_says_so(veth):
+    """Stopped without a drain while its ring holds packets, the capture says how many were
+    left (tcpdump's exit statistics) instead of handing back a short list as complete."""
+    with _tcpdump_capture(veth) as cap:
+        _send_burst(veth)
+        deadline = time.monotonic() + 10
+        while not cap.snapshot():
+            assert time.monotonic() < deadline, "the capture saw nothing"
+            time.sleep(0.02)
+    assert len(_burst_seen(cap)) < len(BURST)
+    assert "still in tcpdump's ring" in cap.truncated, cap.truncated
+
+
+def test_tcpdump_capture_reports_its_kernel_drops(veth):
+    """A ring too small for the backlog (64 KiB: ~30 slots) drops; the capture says how
+    many, from tcpdump's own count, after a complete drain of what it kept."""
+    with _tcpdump_capture(veth, ring_kib=64) as cap:
+        _send_burst(veth)
+        assert cap.drain(60)
+    dropped = cap.kernel_drops()
+    assert dropped > 0 and len(_burst_seen(cap)) == len(BURST) - dropped
+    assert f"dropped {dropped} packet(s)" in cap.truncated, cap.truncated

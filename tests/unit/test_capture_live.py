@@ -11,6 +11,7 @@ import os
 import shlex
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -67,6 +68,38 @@ def test_file_source_judges_the_api_window(tmp_path):
         harness.finish(cap, {"requestTime": int((now - 0.1) * 1e6),
                              "endTime": int((now + 0.1) * 1e6)})
     assert [p.payload for p in cap.packets] == [b"inside"]
+
+
+def test_file_source_drains_past_the_window_while_keepalives_grow_it(tmp_path):
+    """A file that never stops growing (a server's keep-alives between the hosts, ~10 a
+    second in the netns suite) is drained once it holds a packet stamped after the judged
+    window: growth alone cannot tell, and a drain that waited for quiet would call the
+    capture truncated."""
+    path = tmp_path / "run.pcap"
+    with _writer(path, append=False) as w:
+        w.write(_frame(b"before", time.time() - 5))
+    stop = threading.Event()
+
+    def keepalives() -> None:
+        with _writer(path, append=True) as w:
+            while not stop.wait(0.05):
+                w.write(_frame(b"keepalive", time.time()))
+
+    with capture.open_capture(capture.CaptureSource("file", str(path)), FLT) as cap:
+        now = time.time()
+        with _writer(path, append=True) as w:
+            w.write(_frame(b"inside", now))
+        feeder = threading.Thread(target=keepalives, daemon=True)
+        feeder.start()
+        try:
+            cap.use_window(now - 0.1, now + 0.1)
+            assert cap.drain(10)
+        finally:
+            stop.set()
+            feeder.join(5)
+    payloads = [p.payload for p in cap.packets]  # the window +- WINDOW_MARGIN_S
+    assert payloads[0] == b"inside" and set(payloads) == {b"inside", b"keepalive"}
+    assert cap.truncated == ""
 
 
 def test_file_source_failures_are_capture_failures(tmp_path):
