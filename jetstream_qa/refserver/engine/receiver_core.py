@@ -19,10 +19,9 @@ columns in one C-level pass (``rx_batch.py``) and a group of authentic datagrams
 contiguous blocks not yet held is written and recorded at once (held range, counters, the
 ACK cadence), cut where an ACK falls due, so ACK contents and every counter are those of
 handling the datagrams one by one; anything irregular in the read is handled one by one.
-Any datagram that does not parse is counted
-``malformed``; one that fails authentication, replays, names an unknown session or comes
-from the wrong address is counted ``rejected``; neither is ever written. A transfer's status
-moves through ``receiver_model.RX_TRANSITIONS``.
+A datagram that does not parse is counted ``malformed``; one that fails authentication,
+replays, names an unknown session or comes from the wrong address ``rejected``; neither is
+ever written. A transfer's status moves through ``receiver_model.RX_TRANSITIONS``.
 
 Beside it: ``rx_handshake.py`` computes the answer to an OPEN (keys, OPEN_ACK), ``rx_shares.py``
 divides the receive window and the incoming allowance among the sessions, and
@@ -365,8 +364,7 @@ class ReceiverEndpoint(RunReceiver):
         return out
 
     def _timers(self, sess: RxSession, now: float, out: Out) -> None:
-        timing = self.timing
-        t = sess.transfer
+        timing, t = self.timing, sess.transfer
         if now - sess.last_recv > timing.session_idle:
             self.sessions.pop(sess.sid, None)
             return
