@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,10 +120,24 @@ def make_spec(data: bytes, *, cipher: int, max_datagram: int = 1400,
                     max_datagram=max_datagram)
 
 
+def fill_one_by_one(tx: SenderSession, now: float) -> list[bytes]:
+    """Up to 8 DATA datagrams, filled one at a time (``SenderSession.fill_data``)."""
+    buf = bytearray(70000)
+    out = []
+    for _ in range(8):
+        n = tx.fill_data(buf, now)
+        if not n:
+            break
+        out.append(bytes(buf[:n]))
+    return out
+
+
 def simulate(tx: SenderSession, rx: ReceiverEndpoint, up: Channel, down: Channel, *,
-             limit_s: float) -> None:
+             limit_s: float,
+             fill: Callable[[SenderSession, float], list[bytes]] = fill_one_by_one) -> None:
     """Run sender and receiver cores back to back over the two channels, in simulated time
-    (0.5 ms steps), until the sender finishes or ``limit_s`` of simulated time passes."""
+    (0.5 ms steps), until the sender finishes or ``limit_s`` of simulated time passes; each
+    step the sender sends the DATA datagrams ``fill`` gives."""
     now = 0.0
     for d in tx.start(now):
         up.put(d, now)
@@ -140,11 +155,8 @@ def simulate(tx: SenderSession, rx: ReceiverEndpoint, up: Channel, down: Channel
                 up.put(out, now)
         for out in tx.tick(now):
             up.put(out, now)
-        for _ in range(8):
-            n = tx.fill_data(buf, now)
-            if not n:
-                break
-            up.put(bytes(buf[:n]), now)
+        for d in fill(tx, now):
+            up.put(d, now)
 
 
 def run(data: bytes, *, cipher: int, channel_seed: int = 1, loss: float = 0.0,

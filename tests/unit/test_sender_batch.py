@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 import pytest
-from test_data_simulation import Channel, MemorySinks, MemorySource, make_spec, run
+from test_data_simulation import Channel, MemorySinks, MemorySource, make_spec, simulate
 
 from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.refserver.engine.decide import Entry
@@ -180,29 +180,11 @@ def test_a_failing_source_ends_the_run_where_one_by_one_fails(
     assert _state(a)["counters"] == _state(b)["counters"]
 
 
-def simulate_runs(tx: SenderSession, rx: ReceiverEndpoint, up: Channel, down: Channel, *,
-                  limit_s: float) -> None:
-    """``test_data_simulation.simulate`` with the sender filling runs of up to 8."""
-    now = 0.0
-    for d in tx.start(now):
-        up.put(d, now)
-    buf = bytearray(70000)
+def fill_runs(tx: SenderSession, now: float) -> list[bytes]:
+    """A run of up to 8 DATA datagrams (``SenderSession.fill_run``), for ``simulate``."""
     slots = memoryview(bytearray(STRIDE * 8))
-    while not tx.finished and now < limit_s:
-        now += 0.0005
-        for d in up.due(now):
-            buf[:len(d)] = d
-            for out, _addr in rx.receive(buf, len(d), ADDR, now):
-                down.put(out, now)
-        for out, _addr in rx.tick(now):
-            down.put(out, now)
-        for d in down.due(now):
-            for out in tx.receive(d, now):
-                up.put(out, now)
-        for out in tx.tick(now):
-            up.put(out, now)
-        for j, (n, extra) in enumerate(tx.fill_run(slots, STRIDE, 8, now)):
-            up.put(bytes(slots[j * STRIDE:j * STRIDE + n]) + bytes(extra or b""), now)
+    return [bytes(slots[j * STRIDE:j * STRIDE + n]) + bytes(extra or b"")
+            for j, (n, extra) in enumerate(tx.fill_run(slots, STRIDE, 8, now))]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -217,11 +199,10 @@ def test_simulation_with_runs_is_byte_exact_under_loss(seed: int, cipher: int) -
                        MemorySource(data))
     up = Channel(seed, loss=0.05, dup=0.03, reorder=0.2)
     down = Channel(seed + 1000, loss=0.05, dup=0.03, reorder=0.2)
-    simulate_runs(tx, rx, up, down, limit_s=120.0)
+    simulate(tx, rx, up, down, limit_s=120.0, fill=fill_runs)
     assert tx.state is SenderState.DONE, tx.error
     assert bytes(sinks.sinks[0].data) == data
     assert tx.blocks_retransmitted > 0
-    assert run is not None  # the one-by-one simulation lives beside it
 
 
 @pytest.mark.parametrize("cipher", [0, 3])
