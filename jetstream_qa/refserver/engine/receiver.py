@@ -99,11 +99,10 @@ class ReceiverThread(threading.Thread):
                 n = 0  # an ICMP error reported on the socket; nothing to read
             now = time.monotonic()
             if n >= 0:
-                if n and (not gro or segment >= n):
-                    self._handle(buf, n, addr, now)
-                elif n:  # coalesced: the core takes the run (same outcome as one by one)
-                    self.coalesced_reads += 1
-                    self._handle_run(view, n, segment, addr, now)
+                if not gro:
+                    segment = n
+                if n:
+                    self._handle(view, n, segment, addr, now)
             else:
                 poller.poll(max(0.0, next_tick - now) * 1000.0 + 0.1)
                 now = time.monotonic()
@@ -111,28 +110,22 @@ class ReceiverThread(threading.Thread):
                 self._send(self._tick(now))
                 next_tick = now + TICK
 
-    def _handle(self, buf: bytearray | memoryview, n: int, addr: tuple[str, int],
+    def _handle(self, view: memoryview, n: int, segment: int, addr: tuple[str, int],
                 now: float) -> None:
+        """One read of ``n`` bytes: one datagram (``segment >= n``) or a coalesced run the
+        core takes at once (same outcome as one by one)."""
         try:
-            out = self.core.receive(buf, n, addr, now)
+            if segment >= n:
+                out = self.core.receive(view, n, addr, now)
+            else:
+                self.coalesced_reads += 1
+                out = self.core.receive_run(view, n, segment, addr, now)
         except Exception:  # hostile input must never stop the receiver
             self.errors += 1
             self.core.malformed += 1
             if self.errors <= 10:
-                log.exception("receiver: unexpected error on a datagram from %s", addr)
-            return
-        if out:
-            self._send(out)
-
-    def _handle_run(self, view: memoryview, n: int, segment: int, addr: tuple[str, int],
-                    now: float) -> None:
-        try:
-            out = self.core.receive_run(view, n, segment, addr, now)
-        except Exception:  # hostile input must never stop the receiver
-            self.errors += 1
-            self.core.malformed += 1
-            if self.errors <= 10:
-                log.exception("receiver: unexpected error on a coalesced read from %s", addr)
+                log.exception("receiver: unexpected error on a read of %d bytes from %s",
+                              n, addr)
             return
         if out:
             self._send(out)
