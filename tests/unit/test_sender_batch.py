@@ -126,13 +126,18 @@ def _apply(a: SenderSession, b: SenderSession, fn: Any) -> None:
     fn(b)
 
 
+def _unlimited(a: SenderSession, b: SenderSession) -> None:
+    """Neither the congestion window nor the receiver's window limits either sender."""
+    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
+    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
+
+
 @pytest.mark.parametrize("source", ["lent", "read"])
 @pytest.mark.parametrize("cipher", [0, 1, 3])
 def test_runs_equal_one_by_one_to_the_end(monkeypatch: pytest.MonkeyPatch, cipher: int,
                                           source: str) -> None:
     a, b = _both(monkeypatch, cipher, source)
-    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
-    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
+    _unlimited(a, b)
     n = _compare(a, b, [(46, 1.0)] * 8)
     assert n == 301  # 300 full datagrams and the short end, then nothing
 
@@ -209,8 +214,7 @@ def test_simulation_with_runs_is_byte_exact_under_loss(seed: int, cipher: int) -
 def test_a_span_stops_before_held_blocks_and_resumes_after(
         monkeypatch: pytest.MonkeyPatch, cipher: int) -> None:
     a, b = _both(monkeypatch, cipher, "lent")
-    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
-    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
+    _unlimited(a, b)
     # the receiver already holds blocks 103-130 and 200-201 (a resumed transfer):
     # runs stop short before them (a 3-block datagram) and go on after them
     _apply(a, b, lambda t: (t.pump.acked.add(103, 131), t.pump.acked.add(200, 202)))
@@ -223,8 +227,7 @@ def test_a_span_stops_before_held_blocks_and_resumes_after(
 def test_blocks_sent_in_an_earlier_session_count_as_retransmitted(
         monkeypatch: pytest.MonkeyPatch, cipher: int) -> None:
     a, b = _both(monkeypatch, cipher, "lent")
-    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
-    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
+    _unlimited(a, b)
     _compare(a, b, [(46, 1.0), (20, 1.0)])
     # a new session (receiver restarted) that holds only the first 100 blocks: the next
     # 230 blocks go again and count as retransmitted
