@@ -61,8 +61,9 @@ Pair = tuple[ReceiverEndpoint, ReceiverEndpoint, MemorySinks, MemorySinks, list[
 
 
 def _pair(monkeypatch: pytest.MonkeyPatch, cipher: int, *, window: int = 64,
-          sinks: Callable[[], MemorySinks] = MemorySinks) -> Pair:
-    """Two receivers in the same state after one handshake, and the sender's DATA."""
+          sinks: Callable[[], MemorySinks] = MemorySinks, data: bytes = DATA) -> Pair:
+    """Two receivers in the same state after one handshake, and the sender's DATA
+    datagrams of ``data``."""
     fixed = crypto.generate_ephemeral()
     monkeypatch.setattr(crypto, "generate_ephemeral", lambda: fixed)
     static = crypto.generate_ephemeral()
@@ -70,7 +71,7 @@ def _pair(monkeypatch: pytest.MonkeyPatch, cipher: int, *, window: int = 64,
     a, b = (ReceiverEndpoint(static_key=static, server_uid="rx", server_id="rx",
                              min_cipher=0, sinks=s, window=window, max_datagram=1400)
             for s in (one, run))
-    tx = SenderSession(make_spec(DATA, cipher=cipher), MemorySource(DATA),
+    tx = SenderSession(make_spec(data, cipher=cipher), MemorySource(data),
                        session_factory=lambda: 77)
     now = NOW - 1.0
     queue = tx.start(now)
@@ -86,7 +87,7 @@ def _pair(monkeypatch: pytest.MonkeyPatch, cipher: int, *, window: int = 64,
     datagrams, buf = [], bytearray(1500)
     while n := tx.fill_data(buf, NOW):
         datagrams.append(bytes(buf[:n]))
-    assert len(datagrams) == 41
+    assert len(datagrams) == -(-len(data) // (5 * BLOCK_SIZE))
     return a, b, one, run, datagrams
 
 
@@ -202,6 +203,18 @@ def test_acks_fall_due_mid_run_with_the_same_contents(monkeypatch: pytest.Monkey
     assert pair[1].shares.ack_every == 4
     one_by_one, _ = _feed(pair, [d[0:7], d[7:30], d[30:41]])
     assert one_by_one == 1
+
+
+@pytest.mark.parametrize("received", [0, 40, 100, 8180])
+def test_start_up_acks_fall_due_mid_run_with_the_same_contents(
+        monkeypatch: pytest.MonkeyPatch, received: int) -> None:
+    """The start-up cadence (every received/16, up to window/16 = 512) moves within a run:
+    chunks are cut where it falls due, one by one."""
+    pair = _pair(monkeypatch, 3, window=8192)
+    for rx in pair[:2]:
+        next(iter(rx.sessions.values())).received = received
+    d = pair[4]
+    _feed(pair, [d[0:17], d[17:40], [d[40]]])
 
 
 @pytest.mark.parametrize("cipher", [0, 3])

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 from test_data_simulation import MemorySinks, MemorySource, make_spec
 
+from jetstream_qa.refserver.engine import receiver
 from jetstream_qa.refserver.engine.receiver import ReceiverThread
 from jetstream_qa.refserver.engine.receiver_core import ReceiverEndpoint
 from jetstream_qa.refserver.engine.sender_core import SenderSession
@@ -137,3 +138,27 @@ def test_corrupted_segment_in_a_coalesced_read_is_dropped_alone(
     assert held[lost.start:lost.stop] == bytes(len(lost))  # never written
     transfer = next(iter(rx.transfers.values()))
     assert transfer.held.total == transfer.total_blocks - 5
+
+
+def test_the_receive_thread_finishes_a_transfer_without_waiting_for_its_tick(
+        sockets: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the tick period an hour, the transfer is finished (results, the FIN_ACK pushed)
+    only because the pass that completes it asks for a tick at once (``tick_soon``)."""
+    monkeypatch.setattr(receiver, "TICK", 3600.0)
+    tx_sock, rx_sock = sockets
+    tx, rx, sinks = _handshake(tx_sock.getsockname(), 3)
+    thread = ReceiverThread(rx, rx_sock, udp_offload=False)
+    thread.start()
+    transfer = next(iter(rx.transfers.values()))
+    try:
+        for d in _data_datagrams(tx):
+            tx_sock.send(d)
+        deadline = time.monotonic() + 10.0
+        while transfer.results is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling with a deadline, not a fixed wait
+    finally:
+        thread.stop()
+        tx_sock.send(b"wake")  # the loop sleeps in poll() until the next tick or a datagram
+        thread.join(5.0)
+    assert not thread.is_alive()
+    assert transfer.results is not None and bytes(sinks.sinks[0].data) == DATA

@@ -84,6 +84,7 @@ class ReceiverThread(threading.Thread):
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         stopped = self._stop_event.is_set
+        core = self.core
         flags = socket.MSG_DONTWAIT
         next_tick = 0.0
         segment = 0
@@ -106,7 +107,7 @@ class ReceiverThread(threading.Thread):
             else:
                 poller.poll(max(0.0, next_tick - now) * 1000.0 + 0.1)
                 now = time.monotonic()
-            if now >= next_tick:
+            if now >= next_tick or core.tick_soon:
                 self._send(self._tick(now))
                 next_tick = now + TICK
 

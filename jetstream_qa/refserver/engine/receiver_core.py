@@ -14,11 +14,8 @@ A *session* is one OPEN/OPEN_ACK exchange (keys, sequence numbers); a *transfer*
 suspend/resume, or after this receiver restarted from a checkpoint) gets OPEN_ACK with the
 blocks already held and only sends the rest. Dispatch is the table :data:`_TABLE` (session
 state x datagram type); DATA takes a fast path, and a coalesced read (UDP GRO) of many
-DATA datagrams takes :meth:`~ReceiverEndpoint.receive_run`: its fixed fields are read as
-columns in one C-level pass (``rx_batch.py``) and a group of authentic datagrams carrying
-contiguous blocks not yet held is written and recorded at once (held range, counters, the
-ACK cadence), cut where an ACK falls due, so ACK contents and every counter are those of
-handling the datagrams one by one; anything irregular in the read is handled one by one.
+DATA datagrams :meth:`~ReceiverEndpoint.receive_run` (``rx_batch.py``: groups of contiguous
+blocks at once, with the ACKs and counters of handling them one by one).
 A datagram that does not parse is counted ``malformed``; one that fails authentication,
 replays, names an unknown session or comes from the wrong address ``rejected``; neither is
 ever written. A transfer's status moves through ``receiver_model.RX_TRANSITIONS``.
@@ -47,7 +44,7 @@ from jetstream_qa.refserver.engine.receiver_model import (
 from jetstream_qa.refserver.engine.reject_limit import RejectLimiter
 from jetstream_qa.refserver.engine.rx_batch import DATA_HEAD, RunReceiver
 from jetstream_qa.refserver.engine.rx_handshake import Offer, RxIdentity, accept_open
-from jetstream_qa.refserver.engine.rx_shares import Shares
+from jetstream_qa.refserver.engine.rx_shares import Shares, ack_cadence
 from jetstream_qa.refserver.engine.rx_tables import RxTables
 from jetstream_qa.refserver.engine.transfer_docs import encode_results
 from jetstream_qa.wire.crypto import DatagramRejected
@@ -107,6 +104,8 @@ class ReceiverEndpoint(RunReceiver):
         self.sessions = self.tables.sessions
         self.transfers = self.tables.transfers
         self.datagrams = self.malformed = self.rejected = 0
+        self.tick_soon = False
+        """A transfer holds every block: the shell should :meth:`tick` (finishing it) now."""
         self._rejects = RejectLimiter()
         self.shares = Shares(window)
 
@@ -190,7 +189,7 @@ class ReceiverEndpoint(RunReceiver):
             if held.total >= t.total_blocks:
                 return self._complete(sess, now)
         sess.unacked += 1
-        if sess.unacked >= self.shares.ack_every:
+        if sess.unacked >= ack_cadence(self.shares.ack_every, sess.received):
             return [(self._ack(sess, now), sess.addr)]
         return []
 
@@ -309,8 +308,8 @@ class ReceiverEndpoint(RunReceiver):
     def _complete(self, sess: RxSession, now: float) -> Out:
         """Every block is held: acknowledge at once (so the sender stops retransmitting and
         starts asking with FIN); the slow part (fsync, storage outcomes) runs at the next
-        :meth:`tick`, and FIN is answered once results exist."""
-        sess.transfer.finishing = True
+        :meth:`tick` (``tick_soon``), and FIN is answered once results exist."""
+        sess.transfer.finishing = self.tick_soon = True
         return [(self._ack(sess, now), sess.addr)]
 
     def _finalize(self, sess: RxSession, now: float) -> Out:
@@ -356,6 +355,7 @@ class ReceiverEndpoint(RunReceiver):
         sessions with a timer due: ``rx_tables.py``)."""
         out: Out = []
         tables = self.tables
+        self.tick_soon = False
         for sess in tables.due_sessions(now):
             self._timers(sess, now, out)
             tables.rest(sess)

@@ -18,7 +18,7 @@ follow each other without a gap, and :class:`RunReceiver` (the half of
 ``receiver_core.ReceiverEndpoint`` that takes coalesced reads) writes and records each group
 at once: one check that none of its blocks is held and that it neither leaves the byte space
 nor completes the transfer, one ``RangeSet.add``, the counters once, and at most one ACK at
-its end (groups are cut where ``shares.ack_every`` falls due, so every ACK carries what it
+its end (groups are cut where the ACK cadence falls due, so every ACK carries what it
 would carry one by one). Authentication stays per datagram (``Protector.open_run``, the
 replay window marked once for consecutive new sequence numbers). Nothing here decides what a
 datagram means: whatever is not the plain case goes to the endpoint's per-datagram methods.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 
 from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.refserver.engine.receiver_model import Addr, RxSession, RxStatus
-from jetstream_qa.refserver.engine.rx_shares import Shares
+from jetstream_qa.refserver.engine.rx_shares import Shares, ack_cadence
 from jetstream_qa.wire.data import BLOCK_SIZE, DATA_PREFIX, HEADER, MAGIC, VERSION, DType
 
 __all__ = ["DATA_HEAD", "RunColumns", "RunReceiver", "contiguous", "run_columns"]
@@ -172,13 +172,13 @@ class RunReceiver:
                        seqs: Sequence[int], first: int, n: int, length: int,
                        now: float) -> Out:
         """Deliver authentic datagrams whose runs follow each other from block ``first``,
-        in chunks that end where the ACK cadence (``shares.ack_every``) falls due."""
+        in chunks that end where the ACK cadence (:func:`ack_cadence`) falls due."""
         out: Out = []
         t = sess.transfer
         blocks = n // BLOCK_SIZE
         pos, m = 0, len(offs)
         while pos < m:
-            take = min(m - pos, max(1, self.shares.ack_every - sess.unacked))
+            take = min(m - pos, self._until_ack(sess))
             start = first + pos * blocks
             stop = start + take * blocks
             held = t.held
@@ -194,6 +194,15 @@ class RunReceiver:
                                          seqs[pos:pos + take], start, n, length, now)
             pos += take
         return out
+
+    def _until_ack(self, sess: RxSession) -> int:
+        """How many more DATA datagrams make the next ACK of ``sess`` fall due (one by one,
+        each counts as received first, then the cadence is checked: the same here)."""
+        shared, received, unacked = self.shares.ack_every, sess.received, sess.unacked
+        k = max(1, ack_cadence(shared, received + 1) - unacked)
+        while unacked + k < (due := ack_cadence(shared, received + k)):
+            k = due - unacked  # the cadence grows by 1 per 16 received: a few steps at most
+        return k
 
     def _write_group(self, sess: RxSession, view: memoryview, offs: Sequence[int],
                      seqs: Sequence[int], first: int, n: int, length: int, now: float) -> Out:
@@ -222,7 +231,7 @@ class RunReceiver:
         self._record(sess, seqs, length, now)
         t.held.add(first, first + done * blocks)
         sess.unacked += done
-        if sess.unacked >= self.shares.ack_every:
+        if sess.unacked >= ack_cadence(self.shares.ack_every, sess.received):
             return [(self._ack(sess, now), sess.addr)]
         return []
 

@@ -8,7 +8,8 @@ the sessions that still carry data (``docs/protocol.md`` 5.5-5.6):
 
 - *live* sessions -- in META or DATA state of a transfer that is still receiving -- share the
   window: each is granted ``max(4, window / (live + 1))`` (one share kept free for a session
-  that joins) and acknowledges every ``max(2, window / (16 x live))`` DATA datagrams;
+  that joins) and acknowledges every ``max(2, window / (16 x live))`` DATA datagrams
+  (:func:`ack_cadence`: more often while the session starts up);
 - *sending* sessions -- live and heard from within :data:`RATE_ACTIVE` seconds -- share the
   allowance: each is advertised ``allowance / sending`` as its ``rateCap``; a suspended sender
   stops holding a share once it falls silent.
@@ -25,10 +26,18 @@ from typing import Final
 from jetstream_qa.refserver.engine.bandwidth import session_cap
 from jetstream_qa.refserver.engine.receiver_model import RxSession, RxState
 
-__all__ = ["RATE_ACTIVE", "Shares"]
+__all__ = ["RATE_ACTIVE", "Shares", "ack_cadence"]
 
 RATE_ACTIVE: Final = 1.0
 """Seconds since a session's last datagram during which it counts as carrying data (ours)."""
+
+
+def ack_cadence(shared: int, received: int) -> int:
+    """DATA datagrams between ACKs of a session that has received ``received`` of them: the
+    shared cadence, but during start-up every ``max(2, received / 16)``, so a sender's window
+    grows each round trip instead of each 5 ms ACK tick (measured: with only the shared
+    cadence of 512, a 1 MiB transfer took 36 ms, seven ticks of window growth)."""
+    return min(shared, max(2, received >> 4))
 
 
 def _live(s: RxSession) -> bool:
