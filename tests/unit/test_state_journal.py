@@ -7,14 +7,16 @@ timer, and "restarts" by loading the state directory into a fresh state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jetstream_qa.constants import FileType
 from jetstream_qa.refserver.journal import JOURNAL_FILE, JournalEntry
-from jetstream_qa.refserver.persist import Persistence, _dump
+from jetstream_qa.refserver.persist import SLICE, Persistence, _dump
 from jetstream_qa.refserver.state import (
     DestinationRecord,
     FileEntry,
@@ -279,3 +281,84 @@ def test_state_files_are_private(tmp_path: Path) -> None:
     _attach(tmp_path, _state())
     for name in ("state.json", JOURNAL_FILE):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_compaction_yields_to_the_event_loop_and_misses_no_change_made_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flush task compacts in slices (``Persistence.compact``): other tasks run between
+    them (an API request is not held up for the whole state), and whatever they change,
+    delete or add meanwhile -- before or after its table was listed -- is in the next
+    journal, so a restart sees the final state."""
+    st = _state(finished=3000)
+    p = _attach(tmp_path, st)
+    produced: list[str] = []
+    parts = p.snapshot_parts
+
+    def recorded(generation: int = 0) -> Iterator[str]:
+        for part in parts(generation):
+            produced.append(part)
+            yield part
+
+    monkeypatch.setattr(p, "snapshot_parts", recorded)
+    seen: set[int] = set()
+
+    async def api_traffic(compacting: asyncio.Future[None]) -> None:
+        early = late = False
+        while not compacting.done():
+            seen.add(len(produced))
+            if not early:  # before any table is listed
+                early = True
+                st.transfers[5].user_data["early"] = "yes"
+                st.changed("transfer", st.transfers[5])
+            if not late and produced[-2:-1] == [',"transfers":[']:  # listed, one slice out
+                late = True
+                st.changed("transfer", st.transfers.pop(2900))
+                st.transfers[2999].user_data["late"] = "yes"
+                st.changed("transfer", st.transfers[2999])
+                st.transfers[4000] = _transfer(4000, f"{1:032x}", TransferStatus.PENDING)
+                st.changed("transfer", st.transfers[4000])
+            await asyncio.sleep(0)
+        assert early and late
+
+    async def main() -> None:
+        compacting = asyncio.ensure_future(p.compact())
+        await asyncio.gather(compacting, api_traffic(compacting))
+
+    asyncio.run(main())
+    assert len(seen) >= 2 * -(-3000 // SLICE)  # between the slices of manifests, transfers
+    assert p.last_flush is not None and p.last_flush.kind == "snapshot"
+    _flush_journal(p)
+    loaded = _restart(tmp_path)
+    assert loaded.transfers == st.transfers
+    assert loaded.transfers[5].user_data == {"early": "yes"}
+    assert 2900 not in loaded.transfers and loaded.transfers[4000].status is TransferStatus.PENDING
+
+
+def test_the_flush_task_compacts_in_slices(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The running flush task (not only a direct call) compacts through ``compact``."""
+    st = _state()
+    p = Persistence(tmp_path, st, interval=0.01)
+    compacted: list[int] = []
+    compact = p.compact
+
+    async def spied() -> None:
+        compacted.append(1)
+        await compact()
+
+    monkeypatch.setattr(p, "compact", spied)
+
+    async def main() -> None:
+        p.start()
+        st.changed("settings", None)  # not one record: a full snapshot is due
+        for _ in range(500):  # at most 5 s
+            if p.last_flush is not None:
+                flushes.append(p.last_flush.kind)
+                break
+            await asyncio.sleep(0.01)
+        await p.stop()
+
+    flushes: list[str] = []
+    asyncio.run(main())
+    assert compacted and flushes == ["snapshot"]
+    assert _restart(tmp_path).transfers == st.transfers
