@@ -36,6 +36,8 @@ DOCUMENTED_STATUSES = frozenset({"pending", "complete", "error"})
 """Transfer statuses the vendor spells (S12 example 'pending'; S2/S5 'complete', 'error')."""
 DEFAULT_RECV_PORT = 8886
 """UDP receive port default (server primer S20): no binding needed to aim at it."""
+POLL_FIRST_PAUSE = 0.002
+"""Seconds before the second call of a polled wait (doubling up to 250 ms after)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +301,12 @@ class Operations:
 
 def _poll(probe: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
           timeout: float) -> dict[str, Any]:
-    """Call ``probe`` until ``done`` or the deadline (20 ms doubling to 250 ms); the last value."""
+    """Call ``probe`` until ``done`` or the deadline; the last value. The pause doubles from
+    2 ms to 250 ms, so a wait overshoots the moment ``done`` holds by less than the time
+    already waited, plus 2 ms (a 5 ms manifest scan: 6 ms, not 20; measured with 20 ms first
+    pauses: the load's manifest-wait p90 was 23 ms for a p50 of 5 ms)."""
     deadline = time.monotonic() + timeout
-    interval = 0.02
+    interval = POLL_FIRST_PAUSE
     while True:
         value = probe()
         remaining = deadline - time.monotonic()
