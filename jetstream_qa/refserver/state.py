@@ -24,6 +24,7 @@ ids of other users' objects do not leak.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -206,8 +207,13 @@ class ServerState:
 
     def queued_for(self, destination_id: str) -> int:
         """``numTransfersQueued``: pending transfers for a destination."""
-        return sum(1 for t in self.transfers.values()
-                   if t.destination_id == destination_id and t.status is TransferStatus.PENDING)
+        return self.queued().get(destination_id, 0)
+
+    def queued(self) -> Counter[str]:
+        """``numTransfersQueued`` of every destination with any, in one pass over the
+        transfers (a destination list must not scan them once per destination)."""
+        return Counter(t.destination_id for t in self.transfers.values()
+                       if t.status is TransferStatus.PENDING)
 
     def load_records(self, *, manifests: Iterable[ManifestRecord] = (),
                      destinations: Iterable[DestinationRecord] = (),

@@ -155,3 +155,15 @@ def test_apply_notifies_listeners_and_queue_count() -> None:
     assert st.queued_for("d") == 1
     st.apply(record, E.START)
     assert seen == [("transfer", record)] and st.queued_for("d") == 0
+
+
+def test_transfers_queued_are_counted_per_destination_in_one_pass() -> None:
+    """``numTransfersQueued``: the pending transfers of each destination (the list command
+    counts them all at once; one destination's count is the same number)."""
+    st = ServerState()
+    statuses = [S.PENDING, S.PENDING, S.SENDING, S.COMPLETE, S.SUSPENDED, S.PENDING]
+    for tid, (dest, status) in enumerate(zip("aabbba", statuses, strict=True), 1):
+        st.transfers[tid] = TransferRecord(transfer_id=tid, owner="alice", destination_id=dest,
+                                           manifest_id="m", status=status)
+    assert st.queued() == {"a": 3}
+    assert (st.queued_for("a"), st.queued_for("b"), st.queued_for("c")) == (3, 0, 0)

@@ -230,7 +230,8 @@ async def get_destination(ctx: Context, *, destinationId: str) -> dict[str, Any]
 @command("send.getDestinations")
 async def get_destinations(ctx: Context) -> list[dict[str, Any]]:
     st = ctx.state
-    return [d.to_json(queued=st.queued_for(d.destination_id))
+    queued = st.queued()
+    return [d.to_json(queued=queued.get(d.destination_id, 0))
             for d in st.visible(st.destinations.values(), ctx.who())]
 
 
