@@ -80,7 +80,7 @@ def main() -> int:
     print(f"RATIO engine / AES-256-GCM (median of {args.rounds}) = {median(ratios):.2f}x "
           f"(target >= 0.4x)")
     print(f"context: engine ENCRYPTED_256 / raw UDP blast = {median(blast_ratios):.2f}x "
-          f"(the loopback UDP copy, not AES, bounds the transfer)")
+          f"(a raw Python UDP blast of the same datagrams, no protocol and no cipher)")
     print(f"context: engine / serial bound 1/(1/AES + 1/blast send) = "
           f"{median(bound_ratios):.2f}x; that bound / AES = {median(ceilings):.2f}x (the most "
           f"the RATIO can reach with seal and send of a datagram in series)")
