@@ -9,6 +9,7 @@ import pytest
 
 from jetstream_qa.constants import OverwriteMode, TransferFlag
 from jetstream_qa.errors import InvalidArgument, UsageError
+from jetstream_qa.refserver.engine import fs_sync
 from jetstream_qa.refserver.engine.decide import Entry
 from jetstream_qa.refserver.engine.storage import MAX_NAME_BYTES, ReceivePlan, ReceiveStorage
 from jetstream_qa.refserver.engine.synthetic import synthetic_bytes
@@ -259,3 +260,39 @@ def test_storage_same_size_and_zero_byte_targets(tmp_path: Path, existing: bytes
     assert plan.finish()[0]["outcome"] == outcome
     assert (tmp_path / "f").read_bytes() == (b"n" * size if outcome == "written" else existing)
     assert tree(tmp_path) == ["f"]
+
+
+# --- durability ---------------------------------------------------------------------------
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "no-syncfs"])
+def test_storage_flush_fsyncs_every_written_file_once_and_fails_only_the_one_that_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool) -> None:
+    """storage/flush: the files still open are fsync'ed, evicted ones reopened and fsync'ed --
+    or covered by one syncfs when more were evicted than descriptors stay open; a failing
+    fsync fails that entry alone (an error result)."""
+    count, max_open = 20, 8
+    plan = ReceiveStorage(tmp_path, max_open=max_open).begin(
+        [entry(f"f{i}", 4) for i in range(count)], destination_path=None, flags=RW,
+        overwrite_mode=ALWAYS)
+    for i in range(count):
+        plan.write(i, 0, b"data")
+    held = {f"f{i}" for i in plan._fds}  # which stay open is the point of the test
+    evicted = {f"f{i}" for i in range(count)} - held
+    assert len(held) > 1 and len(evicted) > max_open
+    failing = {min(held), min(evicted)}
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1].split(".")[0]
+        assert name not in synced, f"{name} fsync'ed twice"
+        synced.add(name)
+        if name in failing:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(fs_sync, "syncfs", lambda path: syncfs)
+    plan.flush()
+    assert synced == (held if syncfs else held | evicted)
+    failed = {r["destPath"].lstrip("/") for r in plan.finish() if r["outcome"] == "error"}
+    assert failed == failing & synced
