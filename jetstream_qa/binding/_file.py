@@ -181,6 +181,7 @@ BUNDLED: Final = binding_from_data({
         "create_transfer": {"overwrite": "overwriteMode", "min_cipher": "minCipher",
                             "send_rate_max": "sendRateMax"},
         "wait_transfer": {"timeout": "timeout"},
+        "wait_manifest": {"timeout": "timeout"},
         "get_request_result": {"timeout": "timeout"},
         "set_send_rate": {"rate": "sendRateMax"},
         "token_login": {"password": "password"},

@@ -203,9 +203,24 @@ class Operations:
         return dict(self.call("create_manifest", mappings=dict(mappings), symlink=value))
 
     def wait_manifest(self, manifest_id: str, *, timeout: float) -> dict[str, Any]:
-        """Poll ``getManifest`` until it leaves 'pending' (S2) or ``timeout``; the last one."""
+        """The manifest once out of 'pending' (S2), or as last seen at ``timeout``: the
+        client's ``waitForManifest`` (S2, S13) when its timeout keyword is bound (a wait
+        without a bound is never made), else polling ``getManifest``."""
+        if self.bounded_wait("wait_manifest"):
+            try:
+                return dict(self.call("wait_manifest", manifest_id, timeout=timeout))
+            except RequestTimeout:
+                return dict(self.call("get_manifest", manifest_id))
         return _poll(lambda: dict(self.call("get_manifest", manifest_id)),
                      lambda m: m.get("status") != "pending", timeout)
+
+    def bounded_wait(self, name: str) -> bool:
+        """Whether blocking operation ``name`` is bound together with its timeout."""
+        try:
+            self.binding.keyword(self.api, name, "timeout")
+        except BindingMissing:
+            return False
+        return True
 
     def create_destination(self, address: str, port: int | None = None, *,
                            send_rate_max: int | None = None, min_cipher: int | None = None,

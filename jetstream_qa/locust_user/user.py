@@ -208,7 +208,9 @@ class JetStreamUser(User):
         destination = self._destination_id()
         mappings = {path.rsplit("/", 1)[-1]: path for path, _ in files}
         manifest = self._timed("send.createManifest", lambda o: o.create_manifest(mappings))
-        manifest = self._timed("send.getManifest (until complete)", lambda o: o.wait_manifest(
+        label = "send.waitForManifest" if self._ops().bounded_wait("wait_manifest") else \
+            "send.getManifest (until complete)"
+        manifest = self._timed(label, lambda o: o.wait_manifest(
             manifest["manifestId"], timeout=session.settings.timeout))
         if manifest.get("status") != "complete":
             raise ServerError(f"manifest {manifest.get('manifestId')} ended "
