@@ -78,7 +78,6 @@ from jetstream_qa.wire.data import (
 __all__ = ["ReceiverEndpoint"]
 
 Out = list[tuple[bytes, Addr]]
-_DATA_HEAD = DATA_HEAD
 ABORT_MESSAGE_LIMIT = 1000
 """Characters of a failure reason sent in ABORT (the body allows 1024 bytes, 5.2)."""
 REJECT_MESSAGE_LIMIT = 500
@@ -143,16 +142,16 @@ class ReceiverEndpoint(RunReceiver):
               now: float) -> Out:
         # The hot path (one call per DATA datagram): no allocation, no dataclass, the ACK
         # cadence cached (``shares.ack_every``, refreshed each tick).
-        if length <= _DATA_HEAD:
+        if length <= DATA_HEAD:
             self.malformed += 1
             return []
         try:
-            n = sess.rx.open(buf, length, _DATA_HEAD, seq)
+            n = sess.rx.open(buf, length, DATA_HEAD, seq)
         except ProtocolError:
             if not self._accept_forged:
                 self.rejected += 1
                 return []
-            n = length - _DATA_HEAD - sess.rx.overhead
+            n = length - DATA_HEAD - sess.rx.overhead
         return self._deliver(sess, buf, length, n, seq, now)
 
     def _deliver(self, sess: RxSession, buf: bytearray | memoryview, length: int, n: int,
@@ -182,7 +181,7 @@ class ReceiverEndpoint(RunReceiver):
         held = t.held
         if not held.contains(first, first + count):
             try:
-                t.sink.write(first * BLOCK_SIZE, memoryview(buf)[_DATA_HEAD:_DATA_HEAD + n])
+                t.sink.write(first * BLOCK_SIZE, memoryview(buf)[DATA_HEAD:DATA_HEAD + n])
             except JetStreamQAError as exc:
                 return self._abort_transfer(sess, f"write failed: {exc}", now)
             held.add(first, first + count)

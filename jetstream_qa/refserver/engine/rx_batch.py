@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 from jetstream_qa.errors import JetStreamQAError
 from jetstream_qa.refserver.engine.receiver_model import Addr, RxSession, RxStatus
 from jetstream_qa.refserver.engine.rx_shares import Shares, ack_cadence
+from jetstream_qa.refserver.engine.udp_offload import split
 from jetstream_qa.wire.data import BLOCK_SIZE, DATA_PREFIX, HEADER, MAGIC, VERSION, DType
 
 __all__ = ["DATA_HEAD", "RunColumns", "RunReceiver", "contiguous", "run_columns"]
@@ -149,9 +150,7 @@ class RunReceiver:
                     addr: Addr, now: float) -> Out:
         """:meth:`receive` on each datagram of ``view[start:length]``."""
         out: Out = []
-        step = segment if segment > 0 else length
-        for off in range(start, length, step):
-            k = min(step, length - off)
+        for off, k in split(length, segment, start):
             out += self.receive(view[off:off + k], k, addr, now)
         return out
 

@@ -88,11 +88,11 @@ def gro_segment(ancdata: list[tuple[int, int, bytes]], length: int) -> int:
     return length
 
 
-def split(length: int, segment: int) -> Iterator[tuple[int, int]]:
+def split(length: int, segment: int, start: int = 0) -> Iterator[tuple[int, int]]:
     """``(offset, length)`` of each datagram in a read of ``length`` bytes coalesced at
-    ``segment`` bytes (the last may be shorter)."""
+    ``segment`` bytes (the last may be shorter), from offset ``start`` on."""
     step = segment if segment > 0 else length
-    for off in range(0, length, step):
+    for off in range(start, length, step):
         yield off, min(step, length - off)
 
 
