@@ -152,22 +152,23 @@ def test_plain_reads_are_handled_as_runs(monkeypatch: pytest.MonkeyPatch,
     assert pair[1].transfers[("sender-uid", 7)].finishing
 
 
-@pytest.mark.parametrize("cipher", CIPHERS)
-def test_gap_and_late_fill(monkeypatch: pytest.MonkeyPatch, cipher: int) -> None:
-    pair = _pair(monkeypatch, cipher)
-    d = pair[4]
-    _feed(pair, [d[0:5] + d[6:15], [d[5]], d[15:25] + d[26:33], d[33:41], [d[25]]])
-    assert bytes(pair[3].sinks[0].data) == DATA
-
-
-@pytest.mark.parametrize("cipher", CIPHERS)
-def test_duplicate_and_already_held_blocks(monkeypatch: pytest.MonkeyPatch,
-                                           cipher: int) -> None:
-    pair = _pair(monkeypatch, cipher)
-    d = pair[4]
+READS_OUT_OF_ORDER: dict[str, Callable[[list[bytes]], list[list[bytes]]]] = {
+    "gap-and-late-fill":
+        lambda d: [d[0:5] + d[6:15], [d[5]], d[15:25] + d[26:33], d[33:41], [d[25]]],
     # a datagram twice in one read (a replay above NONE), then a read overlapping held
     # blocks, then one wholly held
-    _feed(pair, [[*d[0:4], d[3], *d[4:10]], d[8:16], d[2:7], d[16:41]])
+    "duplicate-and-already-held-blocks":
+        lambda d: [[*d[0:4], d[3], *d[4:10]], d[8:16], d[2:7], d[16:41]],
+}
+
+
+@pytest.mark.parametrize("reads", READS_OUT_OF_ORDER.values(), ids=READS_OUT_OF_ORDER.keys())
+@pytest.mark.parametrize("cipher", CIPHERS)
+def test_reads_out_of_order_end_byte_exact(monkeypatch: pytest.MonkeyPatch, cipher: int,
+                                           reads: Callable[[list[bytes]], list[list[bytes]]],
+                                           ) -> None:
+    pair = _pair(monkeypatch, cipher)
+    _feed(pair, reads(pair[4]))
     assert bytes(pair[3].sinks[0].data) == DATA
 
 

@@ -160,8 +160,7 @@ def test_held_blocks_retransmissions_and_windows(monkeypatch: pytest.MonkeyPatch
 
 def test_a_rate_cap_paces_runs_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = _both(monkeypatch, 3, "lent")
-    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
-    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
+    _unlimited(a, b)
     _apply(a, b, lambda t: t.set_rate(80e6))  # 10 MB/s: a 128 KiB burst, then paced
     assert _compare(a, b, [(46, 2.0 + i * 0.001) for i in range(10)]) > 46
 
@@ -171,8 +170,7 @@ def test_a_failing_source_ends_the_run_where_one_by_one_fails(
         monkeypatch: pytest.MonkeyPatch, cipher: int) -> None:
     fail_from = 57 * 5 * BLOCK_SIZE + 10  # inside datagram 57
     a, b = _both(monkeypatch, cipher, "read", fail_from=fail_from)
-    _apply(a, b, lambda t: setattr(t.pump, "peer_window", 10**6))
-    _apply(a, b, lambda t: setattr(t.window, "cwnd", 1e6))
+    _unlimited(a, b)
     # one by one: 46, then 11 and the error; as runs: 46, then 11, then the error
     assert len(_one_by_one(a, 46, 1.0)) == 46
     assert len(_as_run(b, 46, 1.0)) == 46
@@ -187,9 +185,7 @@ def test_a_failing_source_ends_the_run_where_one_by_one_fails(
 
 def fill_runs(tx: SenderSession, now: float) -> list[bytes]:
     """A run of up to 8 DATA datagrams (``SenderSession.fill_run``), for ``simulate``."""
-    slots = memoryview(bytearray(STRIDE * 8))
-    return [bytes(slots[j * STRIDE:j * STRIDE + n]) + bytes(extra or b"")
-            for j, (n, extra) in enumerate(tx.fill_run(slots, STRIDE, 8, now))]
+    return _as_run(tx, 8, now)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
